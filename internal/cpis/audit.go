@@ -1,0 +1,94 @@
+package cpis
+
+import "time"
+
+// Activity codes of the national RBAC that govern CP-IS (CPIS.md section 3).
+const (
+	ActivityUnscheduledView = "B0107" // View CP-IS Flag; the read notifies the responsible LA
+	ActivityScheduledView   = "B0170" // View CP-IS Flag without sending an ASN
+)
+
+// ActorKind tells a person using a health system from an LA's system.
+type ActorKind string
+
+// Actor kinds.
+const (
+	HealthUser ActorKind = "health-user" // a CIS2-authenticated practitioner
+	LASystem   ActorKind = "la-system"   // a local authority's case-management system
+)
+
+// Actor is who did something, as the audit trail records it: for a health
+// user the CIS2 identity and the role selected at login; for an LA system its
+// client id and the LA.
+type Actor struct {
+	Kind          ActorKind
+	UserID        string // SDS user id, or the LA system's client id
+	Name          string // the practitioner's name; the client's name for an LA
+	RoleProfileID string // SDS role profile id (URID) of the selected role
+	RoleCode      string // e.g. S8001:G8005:R8000
+	RoleName      string
+	OrgCode       string // ODS code of the organisation; the LA code for an LA
+	OrgName       string
+	Activities    []string
+}
+
+// Can reports whether the actor's selected role carries the activity code.
+func (a Actor) Can(activity string) bool {
+	for _, c := range a.Activities {
+		if c == activity {
+			return true
+		}
+	}
+	return false
+}
+
+// MayReadPlans reports whether the actor's role allows viewing CP-IS plans at all.
+func (a Actor) MayReadPlans() bool {
+	return a.Kind == HealthUser && (a.Can(ActivityUnscheduledView) || a.Can(ActivityScheduledView))
+}
+
+// AuditAction is the FHIR AuditEvent.action code.
+type AuditAction string
+
+// Audit actions.
+const (
+	ActionCreate  AuditAction = "C"
+	ActionRead    AuditAction = "R"
+	ActionUpdate  AuditAction = "U"
+	ActionDelete  AuditAction = "D"
+	ActionExecute AuditAction = "E" // a search
+)
+
+// Audit outcomes (FHIR AuditEvent.outcome).
+const (
+	OutcomeSuccess      = 0
+	OutcomeMinorFailure = 4
+	OutcomeSeriousFail  = 8
+)
+
+// AuditRecord is one audited interaction with one patient's plans: who, when,
+// what they asked for and what they were given.
+type AuditRecord struct {
+	ID          string // server-assigned UUID
+	Recorded    time.Time
+	Action      AuditAction
+	Interaction string // FHIR restful-interaction code: read, vread, history-instance, search-type, create, update, delete
+	Outcome     int
+	Actor       Actor
+	Patient     NHSNumber // the NHS number concerned; empty for an LA search of its own plans without one
+	PlanIDs     []string  // the plans returned or written
+	Query       string    // for a search: the request path and query as received
+	RequestID   string    // X-Request-ID
+	// Access marks a health user's view of plan data: such records make up the
+	// "Child Protection Information Previously Viewed By" history.
+	Access bool
+	// Unscheduled marks a view in unscheduled care (B0107), which notifies
+	// the responsible LA; a scheduled-care view (B0170) does not.
+	Unscheduled bool
+	// LACodes are the responsible LAs of the plans concerned, so that an LA can
+	// be shown the access history of its own plans.
+	LACodes []string
+}
+
+// AccessHistoryLength is how many accesses the "previously viewed by" list shows.
+const AccessHistoryLength = 25

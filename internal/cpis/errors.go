@@ -1,0 +1,150 @@
+package cpis
+
+import (
+	"errors"
+	"fmt"
+)
+
+// Kind classifies a failure so that every layer can decide what to do with it
+// without parsing messages. The list is append-only: a kind's meaning never
+// changes once released. The HTTP status and NHS Spine error code for each
+// kind are chosen in one table in the api package.
+type Kind uint8
+
+// Error kinds.
+const (
+	Other                Kind = iota // an unexpected failure; a bug or an unclassified driver error
+	Invalid                          // content breaks a rule of the profile or the SOP (VALIDATION_ERROR)
+	InvalidNHSNumber                 // an NHS number that is not 10 digits or fails Modulus 11 (INVALID_RESOURCE_ID)
+	InvalidSearch                    // a search parameter that cannot be understood (INVALID_SEARCH_DATA)
+	InvalidValue                     // a header or parameter with a value we cannot use (INVALID_VALUE)
+	MissingValue                     // a required header or parameter is absent (MISSING_VALUE)
+	NotFound                         // no such resource, or not visible to the caller (RESOURCE_NOT_FOUND)
+	Unauthenticated                  // no valid bearer token (ACCESS_DENIED, 401)
+	AccessDenied                     // authenticated, but the role or scope does not allow it (ACCESS_DENIED, 403)
+	ForbiddenUpdate                  // an LA tried to change a plan another LA is responsible for (FORBIDDEN_UPDATE)
+	PreconditionRequired             // a versioned update without If-Match (PRECONDITION_FAILED, 428)
+	PreconditionFailed               // If-Match names a version that is not the current one (PRECONDITION_FAILED, 412)
+	Conflict                         // a concurrent change won (RESOURCE_VERSION_MISMATCH, 409)
+	TooLarge                         // a request body over the limit (VALIDATION_ERROR, 413)
+	Unavailable                      // a dependency (store, audit) is down; retry later (SERVICE_UNAVAILABLE)
+	NotSupported                     // a FHIR interaction or format this server does not offer (405/415/406)
+)
+
+var kindNames = [...]string{
+	Other:                "other",
+	Invalid:              "invalid",
+	InvalidNHSNumber:     "invalid NHS number",
+	InvalidSearch:        "invalid search",
+	InvalidValue:         "invalid value",
+	MissingValue:         "missing value",
+	NotFound:             "not found",
+	Unauthenticated:      "unauthenticated",
+	AccessDenied:         "access denied",
+	ForbiddenUpdate:      "forbidden update",
+	PreconditionRequired: "precondition required",
+	PreconditionFailed:   "precondition failed",
+	Conflict:             "conflict",
+	TooLarge:             "too large",
+	Unavailable:          "unavailable",
+	NotSupported:         "not supported",
+}
+
+func (k Kind) String() string {
+	if int(k) < len(kindNames) {
+		return kindNames[k]
+	}
+	return fmt.Sprintf("kind(%d)", k)
+}
+
+// Error is the one error type of the service. Op names the operation that
+// failed ("store.UpdatePlan"), Expression the FHIRPath of the offending
+// element when there is one ("Flag.period.end"), Msg says what is wrong in
+// words a client developer can act on. Msg must never contain an NHS number,
+// a name or a token: errors reach logs.
+type Error struct {
+	Op         string
+	Kind       Kind
+	Expression string
+	Msg        string
+	Err        error
+}
+
+// E builds an *Error. Arguments are taken by type: a string is the message,
+// a Kind the kind, an error the wrapped cause, and Expr the FHIRPath.
+func E(op string, args ...any) error {
+	e := &Error{Op: op}
+	for _, a := range args {
+		switch v := a.(type) {
+		case Kind:
+			e.Kind = v
+		case string:
+			e.Msg = v
+		case Expr:
+			e.Expression = string(v)
+		case error:
+			e.Err = v
+		}
+	}
+	if e.Kind == Other && e.Err != nil {
+		e.Kind = KindOf(e.Err)
+	}
+	return e
+}
+
+// Expr marks an argument to E as the FHIRPath expression of the element at fault.
+type Expr string
+
+func (e *Error) Error() string {
+	s := e.Op
+	if e.Kind != Other {
+		s += ": " + e.Kind.String()
+	}
+	if e.Expression != "" {
+		s += " at " + e.Expression
+	}
+	if e.Msg != "" {
+		s += ": " + e.Msg
+	}
+	if e.Err != nil {
+		s += ": " + e.Err.Error()
+	}
+	return s
+}
+
+func (e *Error) Unwrap() error { return e.Err }
+
+// KindOf returns the kind of the first *Error in err's chain that has one, or Other.
+func KindOf(err error) Kind {
+	var e *Error
+	for err != nil {
+		if !errors.As(err, &e) {
+			return Other
+		}
+		if e.Kind != Other {
+			return e.Kind
+		}
+		err = e.Err
+	}
+	return Other
+}
+
+// Problems flattens err (which may be an errors.Join of several) into the
+// *Error values it holds, so that one response can list every problem found.
+func Problems(err error) []*Error {
+	if err == nil {
+		return nil
+	}
+	if j, ok := err.(interface{ Unwrap() []error }); ok {
+		var out []*Error
+		for _, e := range j.Unwrap() {
+			out = append(out, Problems(e)...)
+		}
+		return out
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return []*Error{e}
+	}
+	return []*Error{{Kind: Other, Err: err}}
+}

@@ -1,0 +1,123 @@
+// Package store is the one storage contract of the service. Two backends
+// implement it, internal/store/sqlite (embedded, the default) and
+// internal/store/postgres (production); storetest holds the behaviour both
+// must show. Stores are clock-free: every time they record comes from the
+// caller, so the date rules stay testable.
+package store
+
+import (
+	"context"
+	"time"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
+)
+
+// Store holds plans with their version history, and the audit trail.
+//
+// Errors are *cpis.Error values with these kinds: NotFound, ForbiddenUpdate,
+// PreconditionFailed, Unavailable (the database cannot be reached or the
+// transaction could not commit; safe to retry), Invalid (a query the store
+// cannot run), and Other for anything unexpected. Driver errors never leave a
+// store untranslated.
+type Store interface {
+	// CreatePlan stores p as version 1. p.ID (a new UUID) and p.LastUpdated are
+	// set by the caller; rec is the audit record of the write and is stored in
+	// the same transaction. If rec.RequestID is not empty and a write with the
+	// same request id by the same LA (p.LA.Code) was already stored, nothing is
+	// written and the plan version that write stored is returned with
+	// replayed true, so a retried request never creates a second plan.
+	CreatePlan(ctx context.Context, p cpis.Plan, rec cpis.AuditRecord) (stored cpis.Plan, replayed bool, err error)
+
+	// UpdatePlan replaces plan p.ID with p as version expectVersion+1, keeping
+	// the old version in the history, atomically with the audit record rec.
+	// NotFound if there is no such plan; ForbiddenUpdate if the stored plan's
+	// LA is not p.LA.Code; PreconditionFailed if the current version is not
+	// expectVersion (a concurrent writer won, or the client is stale). Request
+	// id replays are handled as in CreatePlan.
+	UpdatePlan(ctx context.Context, p cpis.Plan, expectVersion int, rec cpis.AuditRecord) (stored cpis.Plan, replayed bool, err error)
+
+	// DeletePlan marks plan id entered-in-error as a new version, written at
+	// time at by LA laCode, atomically with rec. expectVersion 0 means any
+	// version. Errors as UpdatePlan. Deleting an already deleted plan succeeds
+	// and changes nothing.
+	DeletePlan(ctx context.Context, id, laCode string, expectVersion int, at time.Time, rec cpis.AuditRecord) (cpis.Plan, error)
+
+	// Plan returns the current version of plan id, or NotFound.
+	Plan(ctx context.Context, id string) (cpis.Plan, error)
+
+	// PlanVersion returns version v of plan id, or NotFound.
+	PlanVersion(ctx context.Context, id string, v int) (cpis.Plan, error)
+
+	// PlanHistory returns every version of plan id, newest first, or NotFound.
+	PlanHistory(ctx context.Context, id string) ([]cpis.Plan, error)
+
+	// SearchPlans returns the current versions of the plans matching q.
+	SearchPlans(ctx context.Context, q PlanQuery) (PlanPage, error)
+
+	// AppendAudit stores recs in one transaction: all of them, or none and an
+	// error. Only when it returns nil may a response carrying the data they
+	// describe leave the server.
+	AppendAudit(ctx context.Context, recs []cpis.AuditRecord) error
+
+	// AccessHistory returns up to limit records with Access set for the NHS
+	// number, newest first (ties broken by id, descending).
+	AccessHistory(ctx context.Context, nhs cpis.NHSNumber, limit int) ([]cpis.AuditRecord, error)
+
+	// SearchAudit returns the audit records matching q, newest first.
+	SearchAudit(ctx context.Context, q AuditQuery) ([]cpis.AuditRecord, error)
+
+	// Ping reports whether the store can serve requests now (Unavailable if not).
+	Ping(ctx context.Context) error
+
+	// Close releases the store's resources.
+	Close() error
+}
+
+// Order is a sort order of search results by last update.
+type Order int
+
+// Sort orders. Ties are broken by plan id in the same direction, so that
+// paging is stable.
+const (
+	NewestFirst Order = iota // -_lastUpdated, the default
+	OldestFirst              // _lastUpdated
+)
+
+// PlanQuery selects plans. Zero fields do not constrain. At least one of
+// NHSNumber and LACode is set by every caller.
+type PlanQuery struct {
+	NHSNumber cpis.NHSNumber
+	LACode    string          // only plans this LA is responsible for
+	Types     []cpis.PlanType // any of these
+	// Statuses keeps plans whose status on Today is any of these. Statuses
+	// depend on the day, so a store computes them from the dates, never from
+	// a stored column.
+	Statuses []cpis.Status
+	Today    cpis.Date
+	// VisibleOn, when set, keeps only plans health users may see that day:
+	// not entered in error and within the display window (cpis.Plan.VisibleToHealth).
+	VisibleOn cpis.Date
+	// UpdatedFrom (inclusive) and UpdatedBefore (exclusive) bound LastUpdated.
+	UpdatedFrom, UpdatedBefore time.Time
+	Order                      Order
+	Offset                     int
+	Limit                      int // the page size; a store may assume 1..1000
+}
+
+// PlanPage is one page of search results.
+type PlanPage struct {
+	Plans []cpis.Plan
+	More  bool // further matches exist after this page
+}
+
+// AuditQuery selects audit records. Zero fields do not constrain.
+type AuditQuery struct {
+	Patient     cpis.NHSNumber
+	OrgCode     string // the actor's organisation (ODS code, or LA code)
+	ActorUserID string
+	// RecordedFrom (inclusive) and RecordedBefore (exclusive) bound Recorded.
+	RecordedFrom, RecordedBefore time.Time
+	AccessOnly                   bool // only records with Access set
+	Offset                       int
+	Limit                        int // 1..1000
+}
