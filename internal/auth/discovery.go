@@ -1,0 +1,110 @@
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/lestrrat-go/jwx/v2/jwk"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
+)
+
+// maxDiscoveryBytes bounds the discovery document read; real ones are a few KB.
+const maxDiscoveryBytes = 1 << 20
+
+// newRemoteKeys finds the issuer's JWKS, registers it with a jwk.Cache that
+// refreshes it in the background until ctx ends, and fetches it once now.
+func newRemoteKeys(ctx context.Context, cfg Config, now func() time.Time) (*remoteKeys, error) {
+	const op = "auth.newRemoteKeys"
+	client := cfg.HTTPClient
+	if client == nil {
+		client = &http.Client{Timeout: 10 * time.Second}
+	}
+	jwksURL := cfg.JWKSURL
+	if jwksURL == "" {
+		u, err := discoverJWKS(ctx, client, cfg.Issuer)
+		if err != nil {
+			return nil, err
+		}
+		jwksURL = u
+	}
+	if err := checkFetchURL(jwksURL); err != nil {
+		return nil, cpis.E(op, err)
+	}
+	cache := jwk.NewCache(ctx)
+	if err := cache.Register(jwksURL, jwk.WithHTTPClient(client)); err != nil {
+		return nil, cpis.E(op, cpis.InvalidValue, "the JWKS URL cannot be used", err)
+	}
+	if _, err := cache.Refresh(ctx, jwksURL); err != nil {
+		return nil, cpis.E(op, cpis.Unavailable, fmt.Sprintf("cannot fetch the token issuer's keys from %s", jwksURL), err)
+	}
+	return &remoteKeys{cache: cache, url: jwksURL, now: now, lastFetch: now()}, nil
+}
+
+// discoverJWKS reads jwks_uri from the issuer's OpenID Connect discovery
+// document, which must name the same issuer (OpenID Connect Discovery 1.0,
+// section 4.3), so that a misconfigured URL cannot lend us another issuer's keys.
+func discoverJWKS(ctx context.Context, client *http.Client, issuer string) (string, error) {
+	const op = "auth.discoverJWKS"
+	docURL := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
+	if err := checkFetchURL(docURL); err != nil {
+		return "", cpis.E(op, err)
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, docURL, nil)
+	if err != nil {
+		return "", cpis.E(op, cpis.InvalidValue, "the issuer is not a usable URL", err)
+	}
+	req.Header.Set("Accept", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		return "", cpis.E(op, cpis.Unavailable, "cannot fetch "+docURL, err)
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return "", cpis.E(op, cpis.Unavailable, fmt.Sprintf("%s answered %s", docURL, res.Status))
+	}
+	var doc struct {
+		Issuer  string `json:"issuer"`
+		JWKSURI string `json:"jwks_uri"`
+	}
+	if err := json.NewDecoder(io.LimitReader(res.Body, maxDiscoveryBytes)).Decode(&doc); err != nil {
+		return "", cpis.E(op, cpis.Invalid, docURL+" is not a discovery document", err)
+	}
+	switch {
+	case doc.Issuer != issuer:
+		return "", cpis.E(op, cpis.Invalid, fmt.Sprintf("the discovery document names issuer %q, not the configured %q", doc.Issuer, issuer))
+	case doc.JWKSURI == "":
+		return "", cpis.E(op, cpis.Invalid, docURL+" has no jwks_uri")
+	}
+	return doc.JWKSURI, nil
+}
+
+// checkFetchURL insists on https for keys fetched over the network: a key
+// set read in clear text could be replaced in transit. Loopback addresses
+// are exempt, for local issuers and tests.
+func checkFetchURL(raw string) error {
+	const op = "auth.checkFetchURL"
+	u, err := url.Parse(raw)
+	if err != nil || u.Host == "" {
+		return cpis.E(op, cpis.InvalidValue, fmt.Sprintf("%q is not an absolute URL", raw))
+	}
+	if u.Scheme == "https" || (u.Scheme == "http" && isLoopback(u.Hostname())) {
+		return nil
+	}
+	return cpis.E(op, cpis.InvalidValue, fmt.Sprintf("%s must use https (http is allowed only for localhost)", raw))
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

@@ -1,0 +1,97 @@
+package auth
+
+import (
+	"context"
+	"slices"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
+)
+
+// Principal is the verified caller: the actor the audit trail records, plus
+// what the token says about the client application.
+type Principal struct {
+	cpis.Actor
+	Subject  string   // the token's sub claim
+	ClientID string   // the OAuth client the token was issued to, when the token says
+	Scopes   []string // as granted in the token, in token order
+	// LACode is set only for a local authority's system and equals
+	// Actor.OrgCode, so that a health user can never pass for an LA.
+	LACode string
+	// IdentityAssurance is the CIS2 id_assurance_level (e.g. "3" for a
+	// smartcard); empty for LA systems.
+	IdentityAssurance string
+}
+
+// HasScope reports whether the token carries any of the given scopes, compared exactly.
+func (p *Principal) HasScope(scopes ...string) bool {
+	if p == nil {
+		return false
+	}
+	for _, s := range scopes {
+		if slices.Contains(p.Scopes, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// MayReadPlans reports whether the principal may view CP-IS plans as a health
+// professional: a health user whose selected role holds B0107 or B0170, using
+// a client granted user/Flag.read (SMART v1) or a v2 user/Flag scope with
+// both read and search (e.g. user/Flag.rs).
+func (p *Principal) MayReadPlans() bool {
+	return p != nil && p.Actor.MayReadPlans() && p.grants("user", "Flag", "rs")
+}
+
+// MayWritePlans reports whether the principal is a local authority's system
+// allowed to create, update and remove plans: system/Flag.write (v1) or a v2
+// system/Flag scope holding c, u and d (e.g. system/Flag.cud). Which plans it
+// may change (only its own) is decided against LACode by the caller.
+func (p *Principal) MayWritePlans() bool {
+	return p.isLA() && p.grants("system", "Flag", "cud")
+}
+
+// MayReadOwnPlans reports whether the principal is a local authority's system
+// allowed to read back the plans it is responsible for: system/Flag.read (v1)
+// or a v2 system/Flag scope with read and search (e.g. system/Flag.rs).
+func (p *Principal) MayReadOwnPlans() bool {
+	return p.isLA() && p.grants("system", "Flag", "rs")
+}
+
+// MayAudit reports whether the principal may search the audit trail of its
+// own organisation (Actor.OrgCode): a health user with a selected role in an
+// organisation, granted user/AuditEvent.read (v1) or user/AuditEvent.rs (v2).
+// No CP-IS view activity is needed: auditors need not view plans.
+func (p *Principal) MayAudit() bool {
+	return p != nil && p.Kind == cpis.HealthUser && p.OrgCode != "" && p.grants("user", "AuditEvent", "rs")
+}
+
+func (p *Principal) isLA() bool {
+	return p != nil && p.Kind == cpis.LASystem && p.LACode != "" && p.LACode == p.OrgCode
+}
+
+// grants reports whether one scope of the token allows every permission in
+// perms on resource in the given context.
+func (p *Principal) grants(level, resource, perms string) bool {
+	for _, s := range p.Scopes {
+		if sc, ok := parseScope(s); ok && sc.allows(level, resource, perms) {
+			return true
+		}
+	}
+	return false
+}
+
+// principalKey is the context key of the verified principal; unexported so
+// that only this package can set it.
+type principalKey struct{}
+
+// WithPrincipal returns a copy of ctx carrying p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal that authentication put in ctx, if any.
+func PrincipalFrom(ctx context.Context) (*Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(*Principal)
+	return p, ok && p != nil
+}
