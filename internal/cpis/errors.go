@@ -131,11 +131,13 @@ func KindOf(err error) Kind {
 
 // Problems flattens err (which may be an errors.Join of several) into the
 // *Error values it holds, so that one response can list every problem found.
+// A join wrapped with fmt.Errorf("op: %w", ...) is flattened too; one wrapped
+// in an *Error stays that one *Error, which speaks for the whole.
 func Problems(err error) []*Error {
 	if err == nil {
 		return nil
 	}
-	if j, ok := err.(interface{ Unwrap() []error }); ok {
+	if j, ok := joined(err); ok {
 		var out []*Error
 		for _, e := range j.Unwrap() {
 			out = append(out, Problems(e)...)
@@ -143,8 +145,30 @@ func Problems(err error) []*Error {
 		return out
 	}
 	var e *Error
-	if errors.As(err, &e) {
-		return []*Error{e}
+	if !errors.As(err, &e) {
+		return []*Error{{Kind: Other, Err: err}}
 	}
-	return []*Error{{Kind: Other, Err: err}}
+	// A wrapper that only adds an operation name says nothing a client
+	// needs: the problems it wraps are the ones to report.
+	if e.Msg == "" && e.Expression == "" && e.Err != nil {
+		if inner := Problems(e.Err); inner[0].Kind != Other || inner[0].Msg != "" {
+			return inner
+		}
+	}
+	return []*Error{e}
+}
+
+// joined finds the errors.Join (or multi-%w error) err is, or that err wraps
+// under plain %w wrappers only.
+func joined(err error) (interface{ Unwrap() []error }, bool) {
+	for err != nil {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			return j, true
+		}
+		if _, ok := err.(*Error); ok {
+			return nil, false
+		}
+		err = errors.Unwrap(err)
+	}
+	return nil, false
 }

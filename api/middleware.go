@@ -1,0 +1,165 @@
+package api
+
+import (
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/labstack/echo/v4"
+
+	"github.com/cpis-fhir/cpis/internal/auth"
+	"github.com/cpis-fhir/cpis/internal/cpis"
+)
+
+// Header names of the NHS API conventions (CPIS.md section 4).
+const (
+	headerRequestID     = "X-Request-ID"
+	headerCorrelationID = "X-Correlation-ID"
+	headerUnscheduled   = "IsUnscheduledAccessEvent"
+)
+
+// requestIDKey is where the request id is kept in the echo.Context.
+const requestIDKey = "cpis.request_id"
+
+// requestIDs takes the caller's X-Request-ID (which must be a UUID, so that a
+// retried write can be recognised) or makes one, and echoes both ids back.
+func (s *Server) requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		req, res := c.Request(), c.Response()
+		id := req.Header.Get(headerRequestID)
+		if corr := req.Header.Get(headerCorrelationID); corr != "" && len(corr) <= 200 && printable(corr) {
+			res.Header().Set(headerCorrelationID, corr)
+		}
+		if id == "" {
+			id = s.NewID()
+		} else if _, err := uuid.Parse(id); err != nil {
+			return cpis.E("api.requestIDs", cpis.InvalidValue, cpis.Expr("http.X-Request-ID"), "X-Request-ID must be a UUID")
+		}
+		res.Header().Set(headerRequestID, id)
+		c.Set(requestIDKey, id)
+		return next(c)
+	}
+}
+
+func requestID(c echo.Context) string {
+	id, _ := c.Get(requestIDKey).(string)
+	return id
+}
+
+func printable(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r > 0x7e {
+			return false
+		}
+	}
+	return true
+}
+
+// observe writes the response of a failed handler through the error
+// handler, then logs one structured line and records the metrics. It logs
+// the route template, never the path or query: those carry NHS numbers.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err)
+		}
+		elapsed := time.Since(start)
+		route, method, status := c.Path(), c.Request().Method, c.Response().Status
+		if route == "" {
+			route = "unmatched"
+		}
+		s.metrics.observe(route, method, status, elapsed)
+		attrs := []slog.Attr{
+			slog.String("method", method),
+			slog.String("route", route),
+			slog.Int("status", status),
+			slog.Duration("duration", elapsed),
+			slog.String("request_id", requestID(c)),
+		}
+		if p, ok := auth.PrincipalFrom(c.Request().Context()); ok {
+			attrs = append(attrs, slog.String("actor_kind", string(p.Kind)), slog.String("org", p.OrgCode))
+		}
+		level := slog.LevelInfo
+		if err != nil {
+			level = slog.LevelWarn
+			attrs = append(attrs, errorAttrs(err)...)
+			if cpis.KindOf(err) == cpis.Other {
+				level = slog.LevelError
+			}
+		}
+		s.Logger.LogAttrs(c.Request().Context(), level, "request", attrs...)
+		return nil
+	}
+}
+
+// errorAttrs describes an error for the log: operation, kind and our own
+// message only. A driver's text is logged only for unexpected (Other) errors,
+// which need it to be fixed; our messages never hold personal data.
+func errorAttrs(err error) []slog.Attr {
+	p := cpis.Problems(err)
+	if len(p) == 0 {
+		return nil
+	}
+	e := p[0]
+	attrs := []slog.Attr{slog.String("error_kind", e.Kind.String()), slog.String("error_op", e.Op)}
+	if e.Msg != "" {
+		attrs = append(attrs, slog.String("error", e.Msg))
+	}
+	if e.Kind == cpis.Other && e.Err != nil {
+		attrs = append(attrs, slog.String("cause", e.Err.Error()))
+	}
+	return attrs
+}
+
+// authenticate requires a valid bearer token and puts the principal in the
+// request context.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		const op = "api.authenticate"
+		h := c.Request().Header.Get(echo.HeaderAuthorization)
+		scheme, token, found := strings.Cut(h, " ")
+		if h == "" {
+			return cpis.E(op, cpis.Unauthenticated, "a bearer token is required (Authorization: Bearer <JWT>)")
+		}
+		if !found || !strings.EqualFold(scheme, "Bearer") || strings.TrimSpace(token) == "" {
+			return cpis.E(op, cpis.Unauthenticated, "the Authorization header must be: Bearer <JWT>")
+		}
+		p, err := s.Verifier.Verify(c.Request().Context(), strings.TrimSpace(token))
+		if err != nil {
+			return cpis.E(op, cpis.Unauthenticated, err)
+		}
+		c.SetRequest(c.Request().WithContext(auth.WithPrincipal(c.Request().Context(), p)))
+		return next(c)
+	}
+}
+
+// principal returns the authenticated caller; routes behind authenticate always have one.
+func principal(c echo.Context) *auth.Principal {
+	p, _ := auth.PrincipalFrom(c.Request().Context())
+	return p
+}
+
+// loopbackOnly keeps the dev issuer's endpoints to callers on this machine.
+func loopbackOnly(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		host, _, err := net.SplitHostPort(c.Request().RemoteAddr)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			return cpis.E("api.loopbackOnly", cpis.AccessDenied, "the dev endpoints answer only callers on this machine")
+		}
+		return next(c)
+	}
+}
+
+// unauthenticatedHeaders sets the challenge RFC 6750 asks for on a 401.
+func unauthenticatedHeaders(h http.Header, hadToken bool) {
+	if hadToken {
+		h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="cpis", error="invalid_token"`)
+		return
+	}
+	h.Set(echo.HeaderWWWAuthenticate, `Bearer realm="cpis"`)
+}

@@ -1,0 +1,106 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"time"
+)
+
+// Config is the whole configuration of the server, built once from the
+// environment and flags, then passed down. Secrets may come from files
+// (the _FILE variants), as container platforms mount them.
+type Config struct {
+	Addr            string     // CPIS_ADDR, --addr: where to listen
+	DataDir         string     // CPIS_DATA_DIR, --data-dir: the SQLite database and the dev signing key
+	DatabaseURL     string     // CPIS_DATABASE_URL or CPIS_DATABASE_URL_FILE: PostgreSQL; empty means SQLite
+	Issuer          string     // CPIS_OIDC_ISSUER: the token issuer; empty means dev mode
+	JWKSURL         string     // CPIS_JWKS_URL: the issuer's keys; empty means OIDC discovery
+	Audience        string     // CPIS_AUDIENCE: the aud tokens must carry
+	BaseURL         string     // CPIS_BASE_URL: the public base URL; default http://<addr>
+	Demo            bool       // CPIS_DEMO=1, --demo: load a few demo plans (dev mode)
+	LogLevel        slog.Level // CPIS_LOG_LEVEL: debug, info, warn, error
+	ShutdownTimeout time.Duration
+}
+
+// DevMode reports whether the server is its own token issuer.
+func (c Config) DevMode() bool { return c.Issuer == "" }
+
+// loadConfig reads the configuration; flags win over the environment.
+func loadConfig(args []string, getenv func(string) string) (Config, error) {
+	c := Config{
+		Addr:            or(getenv("CPIS_ADDR"), "127.0.0.1:8080"),
+		DataDir:         or(getenv("CPIS_DATA_DIR"), "data"),
+		Issuer:          strings.TrimRight(getenv("CPIS_OIDC_ISSUER"), "/"),
+		JWKSURL:         getenv("CPIS_JWKS_URL"),
+		Audience:        getenv("CPIS_AUDIENCE"),
+		BaseURL:         strings.TrimRight(getenv("CPIS_BASE_URL"), "/"),
+		Demo:            truthy(getenv("CPIS_DEMO")),
+		ShutdownTimeout: 20 * time.Second,
+	}
+	var err error
+	if c.DatabaseURL, err = secret(getenv, "CPIS_DATABASE_URL"); err != nil {
+		return c, err
+	}
+	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("CPIS_LOG_LEVEL"), "info"))); err != nil {
+		return c, fmt.Errorf("CPIS_LOG_LEVEL: %w", err)
+	}
+	fs := flag.NewFlagSet("cpisd", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&c.Addr, "addr", c.Addr, "listen address")
+	fs.StringVar(&c.DataDir, "data-dir", c.DataDir, "data directory")
+	fs.BoolVar(&c.Demo, "demo", c.Demo, "load demo plans")
+	if err := fs.Parse(args); err != nil {
+		return c, fmt.Errorf("flags: %w (known: --addr, --data-dir, --demo)", err)
+	}
+	return c, c.validate()
+}
+
+func (c *Config) validate() error {
+	if c.DevMode() {
+		c.Audience = or(c.Audience, "cpis")
+		return nil
+	}
+	if c.Audience == "" {
+		return errors.New("CPIS_AUDIENCE is required when CPIS_OIDC_ISSUER is set")
+	}
+	if c.Demo {
+		return errors.New("demo plans are for dev mode only: unset CPIS_DEMO or CPIS_OIDC_ISSUER")
+	}
+	return nil
+}
+
+// secret reads NAME, or the contents of the file named by NAME_FILE.
+func secret(getenv func(string) string, name string) (string, error) {
+	if v := getenv(name); v != "" {
+		return v, nil
+	}
+	path := getenv(name + "_FILE")
+	if path == "" {
+		return "", nil
+	}
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("%s_FILE: %w", name, err)
+	}
+	return strings.TrimSpace(string(b)), nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
+
+func truthy(v string) bool {
+	switch strings.ToLower(v) {
+	case "1", "true", "yes", "on":
+		return true
+	}
+	return false
+}

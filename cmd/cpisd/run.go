@@ -1,0 +1,199 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+
+	"github.com/cpis-fhir/cpis/api"
+	"github.com/cpis-fhir/cpis/internal/audit"
+	"github.com/cpis-fhir/cpis/internal/auth"
+	"github.com/cpis-fhir/cpis/internal/store"
+	"github.com/cpis-fhir/cpis/internal/store/postgres"
+	"github.com/cpis-fhir/cpis/internal/store/sqlite"
+)
+
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
+// run is the whole server: it starts, serves until ctx ends, then drains
+// in-flight requests and stops.
+func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
+	cfg, err := loadConfig(args, getenv)
+	if err != nil {
+		return err
+	}
+	srv, err := start(ctx, cfg, stdout, time.Now)
+	if err != nil {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+	case err := <-srv.done:
+		return err
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+	defer cancel()
+	return srv.shutdown(sctx)
+}
+
+// server is one running instance: its listener, HTTP server and the
+// resources to release on shutdown.
+type server struct {
+	cfg      Config
+	log      *slog.Logger
+	URL      string // the base URL it serves on
+	store    store.Store
+	recorder *audit.Recorder
+	http     *http.Server
+	done     chan error // receives Serve's error if it stops on its own
+}
+
+// start listens, opens the store, and serves in the background. Tests call
+// it with Addr 127.0.0.1:0 and their own clock.
+func start(ctx context.Context, cfg Config, logOut io.Writer, now func() time.Time) (_ *server, err error) {
+	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	defer func() {
+		if err != nil {
+			ln.Close()
+		}
+	}()
+	base := cfg.BaseURL
+	if base == "" {
+		base = "http://" + ln.Addr().String()
+	}
+	st, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	srv := &server{cfg: cfg, log: log, URL: base, store: st, done: make(chan error, 1)}
+	if err := srv.build(ctx, now); err != nil {
+		st.Close()
+		return nil, err
+	}
+	go func() {
+		if err := srv.http.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
+			srv.done <- err
+		}
+	}()
+	log.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("store", storeKind(cfg)),
+		slog.Bool("dev_mode", cfg.DevMode()), slog.String("version", version))
+	return srv, nil
+}
+
+// build wires the audit recorder, token verification and HTTP handler.
+func (s *server) build(ctx context.Context, now func() time.Time) error {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	s.recorder = audit.NewRecorder(s.store, audit.Options{Registerer: reg, Logger: s.log, Writers: writers(s.cfg)})
+	deps := api.Deps{
+		Store: s.store, Audit: s.recorder, Now: now, NewID: uuid.NewString, Logger: s.log,
+		Registry: reg, BaseURL: s.URL, Version: version,
+	}
+	if err := s.identity(ctx, &deps, now); err != nil {
+		s.recorder.Close()
+		return err
+	}
+	if s.cfg.Demo {
+		if err := loadDemo(ctx, s.store, now); err != nil {
+			s.recorder.Close()
+			return err
+		}
+	}
+	s.http = &http.Server{
+		Handler:           api.New(deps),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+	}
+	return nil
+}
+
+// identity sets up token verification: the dev issuer, or the configured one.
+func (s *server) identity(ctx context.Context, deps *api.Deps, now func() time.Time) error {
+	if !s.cfg.DevMode() {
+		v, err := auth.NewVerifier(ctx, auth.Config{Issuer: s.cfg.Issuer, Audience: s.cfg.Audience, JWKSURL: s.cfg.JWKSURL, Now: now})
+		if err != nil {
+			return fmt.Errorf("token issuer %s: %w", s.cfg.Issuer, err)
+		}
+		deps.Verifier = v
+		deps.SMART = auth.SMARTConfiguration(s.cfg.Issuer, "", s.cfg.JWKSURL)
+		return nil
+	}
+	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
+		return fmt.Errorf("data directory: %w", err)
+	}
+	dev, err := auth.LoadOrCreateDevIssuer(s.cfg.DataDir, s.URL+"/dev", s.cfg.Audience, now)
+	if err != nil {
+		return fmt.Errorf("dev issuer: %w", err)
+	}
+	v, err := auth.NewVerifier(ctx, auth.Config{Issuer: dev.Issuer(), Audience: s.cfg.Audience, KeySet: dev.PublicKeys(), Now: now})
+	if err != nil {
+		return fmt.Errorf("dev verifier: %w", err)
+	}
+	deps.Verifier, deps.Dev = v, dev
+	deps.SMART = auth.SMARTConfiguration(dev.Issuer(), s.URL+"/dev/token", s.URL+"/dev/jwks")
+	return nil
+}
+
+// shutdown stops accepting requests, lets in-flight ones finish (their audit
+// records included), then closes the recorder and the store.
+func (s *server) shutdown(ctx context.Context) error {
+	err := s.http.Shutdown(ctx)
+	err = errors.Join(err, s.recorder.Close(), s.store.Close())
+	s.log.Info("stopped")
+	return err
+}
+
+// openStore opens PostgreSQL when a database URL is configured, and the
+// embedded SQLite database otherwise.
+func openStore(ctx context.Context, cfg Config) (store.Store, error) {
+	if cfg.DatabaseURL != "" {
+		st, err := postgres.Open(ctx, cfg.DatabaseURL)
+		if err != nil {
+			return nil, fmt.Errorf("postgres: %w", err)
+		}
+		return st, nil
+	}
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	st, err := sqlite.Open(ctx, filepath.Join(cfg.DataDir, "cpis.db"))
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: %w", err)
+	}
+	return st, nil
+}
+
+func storeKind(cfg Config) string {
+	if cfg.DatabaseURL != "" {
+		return "postgres"
+	}
+	return "sqlite"
+}
+
+// writers is how many audit batches may commit at once: SQLite has one
+// writer; PostgreSQL gains from overlapping commits.
+func writers(cfg Config) int {
+	if cfg.DatabaseURL != "" {
+		return 4
+	}
+	return 1
+}
