@@ -96,8 +96,9 @@ func (p Plan) VisibleToHealth(today Date) bool {
 }
 
 // ukPhone accepts a UK telephone number as people write it: digits, spaces,
-// hyphens, brackets, an optional leading +44, and 10 or 11 digits in all.
-var ukPhone = regexp.MustCompile(`^(\+44\s?|0)[0-9][0-9 ()\-]{8,14}$`)
+// hyphens, brackets (including round the area code, "(020) 7946 0101"), an
+// optional leading +44, and 10 or 11 digits in all.
+var ukPhone = regexp.MustCompile(`^(\+44\s?|\(?0)[0-9][0-9 ()\-]{8,14}$`)
 
 // ValidPhone reports whether s looks like a UK telephone number that can be dialled.
 func ValidPhone(s string) bool {
