@@ -1,0 +1,129 @@
+package fhir
+
+import (
+	"strconv"
+
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	bcrpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/bundle_and_contained_resource_go_proto"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
+)
+
+// Searchset is the content of a searchset Bundle.
+type Searchset struct {
+	BaseURL  string          // the server's base URL: each entry's fullUrl is BaseURL/Type/id
+	Self     string          // the search as the server understood it, a full URL
+	Next     string          // the next page, a full URL; "" on the last page
+	Entries  []proto.Message // the matches (search.mode match), each an R4 resource proto
+	Included []proto.Message // resources added by _include (search.mode include)
+	// Warnings become one OperationOutcome entry (search.mode outcome) with
+	// severity warning, placed last: for example unknown search parameters
+	// that were ignored.
+	Warnings []*cpis.Error
+	Total    *int // the number of matches in all pages, when known; left out otherwise
+}
+
+// SearchsetBundle builds the searchset Bundle for s. Every entry must be an
+// R4 resource proto; anything else is a programming error and panics. The
+// Bundle has no id and no timestamp: it is not stored, and the package has
+// no clock.
+func SearchsetBundle(s Searchset) *bcrpb.Bundle {
+	b := &bcrpb.Bundle{
+		Type: &bcrpb.Bundle_TypeCode{Value: cpb.BundleTypeCode_SEARCHSET},
+		Link: links("self", s.Self, "next", s.Next),
+	}
+	if s.Total != nil {
+		b.Total = &dpb.UnsignedInt{Value: uint32(max(*s.Total, 0))}
+	}
+	b.Entry = make([]*bcrpb.Bundle_Entry, 0, len(s.Entries)+len(s.Included)+1)
+	for _, r := range s.Entries {
+		b.Entry = append(b.Entry, searchEntry(s.BaseURL, r, cpb.SearchEntryModeCode_MATCH))
+	}
+	for _, r := range s.Included {
+		b.Entry = append(b.Entry, searchEntry(s.BaseURL, r, cpb.SearchEntryModeCode_INCLUDE))
+	}
+	if len(s.Warnings) > 0 {
+		b.Entry = append(b.Entry, searchEntry(s.BaseURL, WarningOutcome(s.Warnings), cpb.SearchEntryModeCode_OUTCOME))
+	}
+	return b
+}
+
+// links builds Bundle links from relation, URL pairs, leaving out empty URLs.
+func links(pairs ...string) []*bcrpb.Bundle_Link {
+	var ls []*bcrpb.Bundle_Link
+	for i := 0; i+1 < len(pairs); i += 2 {
+		if pairs[i+1] != "" {
+			ls = append(ls, &bcrpb.Bundle_Link{Relation: str(pairs[i]), Url: uri(pairs[i+1])})
+		}
+	}
+	return ls
+}
+
+func searchEntry(base string, r proto.Message, mode cpb.SearchEntryModeCode_Value) *bcrpb.Bundle_Entry {
+	e := resourceEntry(base, r)
+	e.Search = &bcrpb.Bundle_Entry_Search{Mode: &bcrpb.Bundle_Entry_Search_ModeCode{Value: mode}}
+	return e
+}
+
+// resourceEntry is an entry holding r, with fullUrl when r has an id.
+func resourceEntry(base string, r proto.Message) *bcrpb.Bundle_Entry {
+	e := &bcrpb.Bundle_Entry{Resource: contain(r)}
+	if typ, rid := typeAndID(r); rid != "" {
+		e.FullUrl = uri(base + "/" + typ + "/" + rid)
+	}
+	return e
+}
+
+// HistoryBundle builds the history Bundle of one plan (GET /Flag/{id}/_history)
+// from its versions, newest first as the store returns them, each rendered
+// as on day today through view v. Each entry carries the interaction that
+// made the version: POST for version 1, DELETE for the version that marked
+// the plan entered-in-error, PUT otherwise; its response gives the status,
+// ETag (W/"n"), Last-Modified and, for POST and PUT, the version's location.
+// A DELETE's entry keeps its resource, because the withdrawn version is
+// stored and can be read with vread.
+func HistoryBundle(baseURL string, versions []cpis.Plan, today cpis.Date, v View) *bcrpb.Bundle {
+	total := len(versions)
+	b := &bcrpb.Bundle{
+		Type:  &bcrpb.Bundle_TypeCode{Value: cpb.BundleTypeCode_HISTORY},
+		Total: &dpb.UnsignedInt{Value: uint32(total)},
+		Entry: make([]*bcrpb.Bundle_Entry, 0, total),
+	}
+	if total > 0 {
+		b.Link = links("self", baseURL+"/Flag/"+versions[0].ID+"/_history")
+	}
+	for i, p := range versions {
+		e := resourceEntry(baseURL, FlagResource(p, today, v))
+		e.Request, e.Response = historyExchange(p, i+1 < len(versions) && versions[i+1].EnteredInError)
+		b.Entry = append(b.Entry, e)
+	}
+	return b
+}
+
+// historyExchange is the request that made version p and the server's
+// response to it. olderDeleted tells whether the version before p was
+// already entered-in-error (so p is not the DELETE itself).
+func historyExchange(p cpis.Plan, olderDeleted bool) (*bcrpb.Bundle_Entry_Request, *bcrpb.Bundle_Entry_Response) {
+	method, url, status := cpb.HTTPVerbCode_PUT, "Flag/"+p.ID, "200 OK"
+	switch {
+	case p.Version <= 1:
+		method, url, status = cpb.HTTPVerbCode_POST, "Flag", "201 Created"
+	case p.EnteredInError && !olderDeleted:
+		method = cpb.HTTPVerbCode_DELETE
+	}
+	req := &bcrpb.Bundle_Entry_Request{Method: &bcrpb.Bundle_Entry_Request_MethodCode{Value: method}, Url: uri(url)}
+	resp := &bcrpb.Bundle_Entry_Response{Status: str(status), Etag: str(ETag(p.Version))}
+	if method != cpb.HTTPVerbCode_DELETE {
+		resp.Location = uri("Flag/" + p.ID + "/_history/" + strconv.Itoa(p.Version))
+	}
+	if !p.LastUpdated.IsZero() {
+		resp.LastModified = instant(p.LastUpdated)
+	}
+	return req, resp
+}
+
+// ETag is the weak entity tag of a version, W/"3", as HTTP headers and
+// Bundle entries carry it.
+func ETag(version int) string { return `W/"` + strconv.Itoa(version) + `"` }

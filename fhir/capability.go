@@ -1,0 +1,152 @@
+package fhir
+
+import (
+	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
+	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
+	cspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/capability_statement_go_proto"
+	vspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/valuesets_go_proto"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
+)
+
+// capabilityDate is CapabilityStatement.date (required by FHIR): the day its
+// content last changed. Change it with the content; it is not a build time,
+// so the statement stays byte-for-byte reproducible.
+const capabilityDate = "2026-11-01"
+
+// nationalAuditInclude is the _include the national CP-IS API sends with
+// AuditEvent searches; the search package accepts it.
+const nationalAuditInclude = "AuditEvent:entity-type=http://terminology.hl7.org/CodeSystem/v3-RoleClass|ASSIGNED"
+
+// searchParam describes one search parameter of the statement.
+type searchParam struct {
+	name, definition, doc string
+	typ                   cpb.SearchParamTypeCode_Value
+}
+
+const (
+	hl7SearchParam = "http://hl7.org/fhir/SearchParameter/"
+	patientDoc     = "The NHS number: patient=<nhs> or patient:identifier=" + NHSNumberSystem + "|<nhs>."
+	countDoc       = "Page size."
+	offsetDoc      = "Entries to skip, as the next link writes it."
+)
+
+var (
+	flagSearch = []searchParam{
+		{"patient", hl7SearchParam + "clinical-patient", patientDoc + " For a UCPP, the mother's.", cpb.SearchParamTypeCode_REFERENCE},
+		{"subject", hl7SearchParam + "Flag-subject", "As patient, in the form subject:identifier=" + NHSNumberSystem + "|<nhs>.", cpb.SearchParamTypeCode_REFERENCE},
+		{"code", FlagCodeSearchURL, "Plan type: " + PlanTypeSystem + "|CPP, CLA or UCPP, or the SNOMED CT code.", cpb.SearchParamTypeCode_TOKEN},
+		{"status", FlagStatusSearchURL, "active, inactive or entered-in-error, computed from the dates on the day of the search.", cpb.SearchParamTypeCode_TOKEN},
+		{"_lastUpdated", hl7SearchParam + "Resource-lastUpdated", "When the plan version was stored.", cpb.SearchParamTypeCode_DATE},
+		{"_count", "", countDoc, cpb.SearchParamTypeCode_NUMBER},
+		{"_offset", "", offsetDoc, cpb.SearchParamTypeCode_NUMBER},
+		{"_sort", "", "_lastUpdated or -_lastUpdated (the default).", cpb.SearchParamTypeCode_SPECIAL},
+	}
+	auditSearch = []searchParam{
+		{"patient", hl7SearchParam + "AuditEvent-patient", patientDoc, cpb.SearchParamTypeCode_REFERENCE},
+		{"agent", hl7SearchParam + "AuditEvent-agent", "The user: agent:identifier=" + SDSUserIDSystem + "|<id>.", cpb.SearchParamTypeCode_REFERENCE},
+		{"date", hl7SearchParam + "AuditEvent-date", "When the access was recorded.", cpb.SearchParamTypeCode_DATE},
+		{"_count", "", countDoc, cpb.SearchParamTypeCode_NUMBER},
+		{"_offset", "", offsetDoc, cpb.SearchParamTypeCode_NUMBER},
+		{"_include", "", "Accepted in the national API's form only; the AuditEvent already names the user and organisation.", cpb.SearchParamTypeCode_SPECIAL},
+	}
+	careTeamSearch = []searchParam{
+		{"patient", hl7SearchParam + "clinical-patient", patientDoc, cpb.SearchParamTypeCode_REFERENCE},
+	}
+)
+
+// CapabilityStatement describes this server (GET /metadata): base URL
+// baseURL, software version version.
+func CapabilityStatement(baseURL, version string) *cspb.CapabilityStatement {
+	return &cspb.CapabilityStatement{
+		Name:        str("CPISServer"),
+		Title:       str("CP-IS FHIR R4 server"),
+		Status:      &cspb.CapabilityStatement_StatusCode{Value: cpb.PublicationStatusCode_ACTIVE},
+		Date:        dateTime(cpis.MustDate(capabilityDate)),
+		Publisher:   str("CP-IS FHIR open-source project"),
+		Description: markdown("Child Protection - Information Sharing: local authorities record child protection and looked-after plans; health staff see them by NHS number, and every view is recorded."),
+		Kind:        &cspb.CapabilityStatement_KindCode{Value: cpb.CapabilityStatementKindCode_INSTANCE},
+		Software:    &cspb.CapabilityStatement_Software{Name: str("cpis"), Version: str(version)},
+		Implementation: &cspb.CapabilityStatement_Implementation{
+			Description: str("CP-IS FHIR R4 server"),
+			Url:         &dpb.Url{Value: baseURL},
+		},
+		FhirVersion: &cspb.CapabilityStatement_FhirVersionCode{Value: cpb.FHIRVersionCode_V_4_0_1},
+		Format: []*cspb.CapabilityStatement_FormatCode{
+			{Value: "application/fhir+json"}, {Value: "json"},
+		},
+		Rest: []*cspb.CapabilityStatement_Rest{{
+			Mode:     &cspb.CapabilityStatement_Rest_ModeCode{Value: cpb.RestfulCapabilityModeCode_SERVER},
+			Security: restSecurity(),
+			Resource: []*cspb.CapabilityStatement_Rest_Resource{
+				flagCapability(), auditCapability(), careTeamCapability(),
+				readOnly("StructureDefinition"), readOnly("CodeSystem"), readOnly("ValueSet"),
+			},
+		}},
+	}
+}
+
+func restSecurity() *cspb.CapabilityStatement_Rest_Security {
+	return &cspb.CapabilityStatement_Rest_Security{
+		Cors:        boolean(true),
+		Service:     []*dpb.CodeableConcept{concept(coding("http://terminology.hl7.org/CodeSystem/restful-security-service", "SMART-on-FHIR", "SMART-on-FHIR"))},
+		Description: markdown("OAuth 2.0 bearer tokens: CIS2 users through SMART on FHIR, local authority systems with client credentials. The endpoints are in .well-known/smart-configuration."),
+	}
+}
+
+func flagCapability() *cspb.CapabilityStatement_Rest_Resource {
+	r := resourceCapability(cpb.ResourceTypeCode_FLAG, flagSearch,
+		vspb.TypeRestfulInteractionValueSet_READ, vspb.TypeRestfulInteractionValueSet_VREAD,
+		vspb.TypeRestfulInteractionValueSet_HISTORY_INSTANCE, vspb.TypeRestfulInteractionValueSet_SEARCH_TYPE,
+		vspb.TypeRestfulInteractionValueSet_CREATE, vspb.TypeRestfulInteractionValueSet_UPDATE,
+		vspb.TypeRestfulInteractionValueSet_DELETE)
+	r.Profile = canonical(FlagProfileURL)
+	r.Versioning = &cspb.CapabilityStatement_Rest_Resource_VersioningCode{Value: cpb.ResourceVersionPolicyCode_VERSIONED_UPDATE}
+	r.ReadHistory = boolean(true)
+	r.UpdateCreate = boolean(false)
+	r.ConditionalCreate = boolean(false)
+	r.ConditionalUpdate = boolean(false)
+	return r
+}
+
+func auditCapability() *cspb.CapabilityStatement_Rest_Resource {
+	r := resourceCapability(cpb.ResourceTypeCode_AUDIT_EVENT, auditSearch, vspb.TypeRestfulInteractionValueSet_SEARCH_TYPE)
+	r.SearchInclude = []*dpb.String{str(nationalAuditInclude)}
+	return r
+}
+
+func careTeamCapability() *cspb.CapabilityStatement_Rest_Resource {
+	return resourceCapability(cpb.ResourceTypeCode_CARE_TEAM, careTeamSearch, vspb.TypeRestfulInteractionValueSet_SEARCH_TYPE)
+}
+
+var conformanceTypes = map[string]cpb.ResourceTypeCode_Value{
+	"StructureDefinition": cpb.ResourceTypeCode_STRUCTURE_DEFINITION,
+	"CodeSystem":          cpb.ResourceTypeCode_CODE_SYSTEM,
+	"ValueSet":            cpb.ResourceTypeCode_VALUE_SET,
+}
+
+// readOnly is a conformance resource type served from profiles/ by id.
+func readOnly(typ string) *cspb.CapabilityStatement_Rest_Resource {
+	return resourceCapability(conformanceTypes[typ], nil, vspb.TypeRestfulInteractionValueSet_READ)
+}
+
+func resourceCapability(t cpb.ResourceTypeCode_Value, params []searchParam, interactions ...vspb.TypeRestfulInteractionValueSet_Value) *cspb.CapabilityStatement_Rest_Resource {
+	r := &cspb.CapabilityStatement_Rest_Resource{Type: &cspb.CapabilityStatement_Rest_Resource_TypeCode{Value: t}}
+	for _, i := range interactions {
+		r.Interaction = append(r.Interaction, &cspb.CapabilityStatement_Rest_Resource_ResourceInteraction{
+			Code: &cspb.CapabilityStatement_Rest_Resource_ResourceInteraction_CodeType{Value: i},
+		})
+	}
+	for _, p := range params {
+		sp := &cspb.CapabilityStatement_Rest_Resource_SearchParam{
+			Name:          str(p.name),
+			Type:          &cspb.CapabilityStatement_Rest_Resource_SearchParam_TypeCode{Value: p.typ},
+			Documentation: markdown(p.doc),
+		}
+		if p.definition != "" {
+			sp.Definition = canonical(p.definition)
+		}
+		r.SearchParam = append(r.SearchParam, sp)
+	}
+	return r
+}
