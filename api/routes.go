@@ -31,6 +31,7 @@ func (s *Server) routeTable() []struct {
 		pub("GET", "/StructureDefinition/:id", s.conformanceResource("StructureDefinition")),
 		pub("GET", "/CodeSystem/:id", s.conformanceResource("CodeSystem")),
 		pub("GET", "/ValueSet/:id", s.conformanceResource("ValueSet")),
+		pub("GET", "/SearchParameter/:id", s.conformanceResource("SearchParameter")),
 
 		sec("POST", "/Flag", s.createFlag),
 		sec("GET", "/Flag", s.searchFlags),

@@ -80,7 +80,7 @@ func CapabilityStatement(baseURL, version string) *cspb.CapabilityStatement {
 			Security: restSecurity(),
 			Resource: []*cspb.CapabilityStatement_Rest_Resource{
 				flagCapability(), auditCapability(), careTeamCapability(),
-				readOnly("StructureDefinition"), readOnly("CodeSystem"), readOnly("ValueSet"),
+				readOnly("StructureDefinition"), readOnly("CodeSystem"), readOnly("ValueSet"), readOnly("SearchParameter"),
 			},
 		}},
 	}
@@ -123,6 +123,7 @@ var conformanceTypes = map[string]cpb.ResourceTypeCode_Value{
 	"StructureDefinition": cpb.ResourceTypeCode_STRUCTURE_DEFINITION,
 	"CodeSystem":          cpb.ResourceTypeCode_CODE_SYSTEM,
 	"ValueSet":            cpb.ResourceTypeCode_VALUE_SET,
+	"SearchParameter":     cpb.ResourceTypeCode_SEARCH_PARAMETER,
 }
 
 // readOnly is a conformance resource type served from profiles/ by id.
