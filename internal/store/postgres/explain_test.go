@@ -1,0 +1,145 @@
+package postgres_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/cpis-fhir/cpis/internal/store/postgres"
+	"github.com/cpis-fhir/cpis/internal/store/postgres/pgtest"
+)
+
+// planNode is a node of EXPLAIN (FORMAT JSON)'s plan tree.
+type planNode struct {
+	NodeType     string     `json:"Node Type"`
+	RelationName string     `json:"Relation Name"`
+	IndexName    string     `json:"Index Name"`
+	Plans        []planNode `json:"Plans"`
+}
+
+// walk calls f on n and every node below it.
+func (n planNode) walk(f func(planNode)) {
+	f(n)
+	for _, c := range n.Plans {
+		c.walk(f)
+	}
+}
+
+// TestAccessHistoryUsesIndex checks, with EXPLAIN, that the access-history
+// query the store runs reads every audit partition through its part of
+// audit_events_access_idx, in index order: no sequential scan and no sort,
+// whatever the number of records. Months of records are loaded and
+// analyzed first, so that the planner works from real statistics; both the
+// custom plan (one NHS number) and the generic plan of a prepared statement
+// (which pgx's statement cache reuses) are checked.
+func TestAccessHistoryUsesIndex(t *testing.T) {
+	s := open(t, pgtest.MigratedURL(t))
+	defer s.Close()
+	ctx := t.Context()
+	start := time.Date(2030, time.January, 1, 0, 0, 0, 0, time.UTC)
+	if err := s.EnsureAuditPartitions(ctx, start, 4); err != nil {
+		t.Fatal(err)
+	}
+	loadAccesses(t, s, start, 5, 6_000)
+	// PREPARE and EXECUTE must share a session.
+	c, err := s.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	for _, sql := range []string{"ANALYZE audit_events", "PREPARE access_history AS " + postgres.AccessHistoryQuery} {
+		if _, err := c.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	indexes := childIndexes(t, s, "audit_events_access_idx")
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		t.Run(mode, func(t *testing.T) {
+			if _, err := c.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
+				t.Fatal(err)
+			}
+			var out []byte
+			q := `EXPLAIN (FORMAT JSON) EXECUTE access_history('` + string(testNHS(7)) + `', 25)`
+			if err := c.QueryRow(ctx, q).Scan(&out); err != nil {
+				t.Fatal(err)
+			}
+			checkPlan(t, out, indexes, len(partitions(t, s)))
+		})
+	}
+}
+
+// checkPlan fails unless every scan of an audit partition in the plan is
+// an index scan on one of indexes, scans parts relations in all, and
+// nothing sorts.
+func checkPlan(t *testing.T, explain []byte, indexes map[string]bool, parts int) {
+	t.Helper()
+	var plans []struct{ Plan planNode }
+	if err := json.Unmarshal(explain, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("EXPLAIN output %s: %v", explain, err)
+	}
+	scanned := map[string]bool{}
+	plans[0].Plan.walk(func(n planNode) {
+		if n.NodeType == "Sort" || n.NodeType == "Incremental Sort" {
+			t.Errorf("the plan sorts: %s", n.NodeType)
+		}
+		if !strings.HasPrefix(n.RelationName, "audit_events") {
+			return
+		}
+		scanned[n.RelationName] = true
+		if (n.NodeType != "Index Scan" && n.NodeType != "Index Only Scan") || !indexes[n.IndexName] {
+			t.Errorf("%s is read by %s %s, want an index scan on audit_events_access_idx", n.RelationName, n.NodeType, n.IndexName)
+		}
+	})
+	if len(scanned) != parts {
+		t.Errorf("the plan scans %d audit partitions, want all %d", len(scanned), parts)
+	}
+	if t.Failed() {
+		t.Logf("plan: %s", explain)
+	}
+}
+
+// loadAccesses stores perMonth records a month for months months from
+// start, spread over 500 NHS numbers, a third of them not accesses. The rows
+// are made by the server: the test is about their shape, not how they came.
+func loadAccesses(t *testing.T, s *postgres.Store, start time.Time, months, perMonth int) {
+	t.Helper()
+	nhs := make([]string, 500)
+	for i := range nhs {
+		nhs[i] = string(testNHS(i))
+	}
+	end := start.AddDate(0, months, 0)
+	n := months * perMonth
+	_, err := s.Pool().Exec(t.Context(), `INSERT INTO audit_events (`+strings.Join(postgres.AuditColumns, ", ")+`)
+		SELECT gen_random_uuid()::text, $1::timestamptz + ($2::timestamptz - $1::timestamptz) * i / $3, 'E', 'search-type', 0,
+			'health-user', '55500000' || (i % 50), 'Test Practitioner', '555021935107', 'S8001:G8005:R8000', 'Role',
+			'RXX0' || (i % 7), 'Test Hospital', '{B0107}', ($4::text[])[1 + i % 500], '{}', '/Flag', gen_random_uuid()::text,
+			i % 3 <> 0, true, '{ZLA01}'
+		FROM generate_series(0, $3 - 1) AS i`, start, end, n, nhs)
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// childIndexes returns the names of the partitions' parts of a partitioned index.
+func childIndexes(t *testing.T, s *postgres.Store, parent string) map[string]bool {
+	t.Helper()
+	rows, err := s.Pool().Query(t.Context(), `SELECT c.relname::text FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = $1::regclass`, parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	names := map[string]bool{}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		names[n] = true
+	}
+	if len(names) == 0 {
+		t.Fatalf("%s has no parts", parent)
+	}
+	return names
+}

@@ -1,0 +1,18 @@
+package postgres
+
+import "github.com/jackc/pgx/v5/pgxpool"
+
+// Internals that the external tests (package postgres_test, which may
+// import pgtest without an import cycle) need to see.
+var (
+	AuditColumns = auditColumns
+	AuditArgs    = auditArgs
+	DriverKind   = driverKind
+	LockKey      = lockKey
+)
+
+// Pool returns the store's connection pool, for tests that look under it.
+func (s *Store) Pool() *pgxpool.Pool { return s.pool }
+
+// PlanArgs are a plan's values for the plans table's columns, for seeding.
+var PlanArgs = planArgs

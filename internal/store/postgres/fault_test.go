@@ -1,0 +1,215 @@
+package postgres_test
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"io"
+	"net"
+	"net/url"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store"
+	"github.com/cpis-fhir/cpis/internal/store/postgres"
+	"github.com/cpis-fhir/cpis/internal/store/postgres/pgtest"
+)
+
+// calls are store operations that fail Unavailable, never Other, when the
+// database goes away, and succeed again once it is back.
+func calls(s *postgres.Store) map[string]func(ctx context.Context) error {
+	nhs := testNHS(42)
+	return map[string]func(ctx context.Context) error{
+		"Ping": s.Ping,
+		"SearchPlans": func(ctx context.Context) error {
+			_, err := s.SearchPlans(ctx, store.PlanQuery{NHSNumber: nhs, Limit: 10})
+			return err
+		},
+		"AppendAudit": func(ctx context.Context) error {
+			return s.AppendAudit(ctx, []cpis.AuditRecord{record(nhs, time.Now())})
+		},
+		"CreatePlan": func(ctx context.Context) error {
+			p := cpis.Plan{ID: uuid.NewString(), NHSNumber: nhs, Type: cpis.UCPP, Start: cpis.MustDate("2025-01-01"),
+				End: cpis.MustDate("2025-06-01"), LA: cpis.TrustDirectory()[0].LocalAuthority,
+				EmergencyPhone: "020 7946 0101", LastUpdated: time.Now()}
+			_, _, err := s.CreatePlan(ctx, p, record(nhs, time.Now()))
+			return err
+		},
+		"AccessHistory": func(ctx context.Context) error {
+			_, err := s.AccessHistory(ctx, nhs, 25)
+			return err
+		},
+	}
+}
+
+// wantUpOrUnavailable fails if err is neither nil nor Unavailable.
+func wantUpOrUnavailable(t *testing.T, name string, err error) {
+	t.Helper()
+	if err != nil && cpis.KindOf(err) != cpis.Unavailable {
+		t.Errorf("%s: %v (kind %q), want success or Unavailable", name, err, cpis.KindOf(err))
+	}
+}
+
+// waitUp fails unless every call succeeds within a few seconds.
+func waitUp(t *testing.T, s *postgres.Store) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for name, call := range calls(s) {
+		for {
+			err := call(t.Context())
+			if err == nil {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s still fails after the database came back: %v", name, err)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+}
+
+// TestTerminatedConnections kills every connection of the store's pool, as
+// a failover or an operator would, while requests run.
+func TestTerminatedConnections(t *testing.T) {
+	u := pgtest.MigratedURL(t)
+	app := "cpistest-" + randomName(t)
+	s := open(t, u, postgres.WithApplicationName(app), postgres.WithMaxConns(4))
+	defer s.Close()
+	admin := connect(t, u)
+	for round := range 3 {
+		warm(t, s)
+		var killed int
+		err := admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+			WHERE application_name = $1`, app).Scan(&killed)
+		if err != nil || killed == 0 {
+			t.Fatalf("round %d: terminated %d backends (%v), want some", round, killed, err)
+		}
+		var wg sync.WaitGroup
+		for name, call := range calls(s) {
+			wg.Go(func() { wantUpOrUnavailable(t, name, call(t.Context())) })
+		}
+		wg.Wait()
+		waitUp(t, s)
+	}
+}
+
+// warm runs calls in parallel, so that the pool holds several connections,
+// used less than a second ago (so that the pool will not ping them first).
+func warm(t *testing.T, s *postgres.Store) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for range 4 {
+		wg.Go(func() {
+			if err := s.Ping(t.Context()); err != nil {
+				t.Errorf("Ping: %v", err)
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// TestDatabaseDown cuts the network between the store and the database
+// with a proxy, then restores it: calls fail Unavailable while it is down
+// and the same store recovers, without reopening, once it is back.
+func TestDatabaseDown(t *testing.T) {
+	u := pgtest.MigratedURL(t)
+	p := startProxy(t, u)
+	s := open(t, p.url)
+	defer s.Close()
+	waitUp(t, s)
+	p.stop()
+	for name, call := range calls(s) {
+		if err := call(t.Context()); cpis.KindOf(err) != cpis.Unavailable {
+			t.Errorf("%s while down: %v, want Unavailable", name, err)
+		}
+	}
+	if _, err := postgres.Open(t.Context(), p.url); cpis.KindOf(err) != cpis.Unavailable {
+		t.Errorf("Open while down: %v, want Unavailable", err)
+	}
+	p.start(t)
+	waitUp(t, s)
+}
+
+// proxy forwards TCP connections to the database until stopped.
+type proxy struct {
+	addr, target, url string
+	mu                sync.Mutex
+	ln                net.Listener
+	conns             []net.Conn
+}
+
+func startProxy(t *testing.T, dbURL string) *proxy {
+	u, err := url.Parse(dbURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &proxy{addr: "127.0.0.1:0", target: u.Host}
+	p.start(t)
+	u.Host = p.addr
+	p.url = u.String()
+	t.Cleanup(p.stop)
+	return p
+}
+
+// start listens again on the proxy's address.
+func (p *proxy) start(t *testing.T) {
+	ln, err := net.Listen("tcp", p.addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.mu.Lock()
+	p.ln, p.addr = ln, ln.Addr().String()
+	p.mu.Unlock()
+	go p.serve(ln)
+}
+
+func (p *proxy) serve(ln net.Listener) {
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		d, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns = append(p.conns, c, d)
+		p.mu.Unlock()
+		go pipe(c, d)
+		go pipe(d, c)
+	}
+}
+
+func pipe(dst, src net.Conn) {
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+}
+
+// stop closes the listener and every connection through the proxy.
+func (p *proxy) stop() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.ln != nil {
+		p.ln.Close()
+		p.ln = nil
+	}
+	for _, c := range p.conns {
+		c.Close()
+	}
+	p.conns = nil
+}
+
+func randomName(t *testing.T) string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}

@@ -1,0 +1,229 @@
+package postgres_test
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store"
+	"github.com/cpis-fhir/cpis/internal/store/postgres"
+	"github.com/cpis-fhir/cpis/internal/store/postgres/pgtest"
+)
+
+// testNHS returns the n-th test NHS number (n < 100,000), a valid one in
+// the 999 range, cheaply.
+func testNHS(n int) cpis.NHSNumber {
+	for i := n * 10; ; i++ {
+		nine := fmt.Sprintf("999%06d", i)
+		sum := 0
+		for j := range 9 {
+			sum += int(nine[j]-'0') * (10 - j)
+		}
+		if check := (11 - sum%11) % 11; check != 10 {
+			return cpis.NHSNumber(fmt.Sprintf("%s%d", nine, check))
+		}
+	}
+}
+
+func utc(y int, m time.Month, d int) time.Time { return time.Date(y, m, d, 12, 0, 0, 0, time.UTC) }
+
+// partitions lists audit_events' partitions, in name order.
+func partitions(tb testing.TB, s *postgres.Store) []string {
+	tb.Helper()
+	rows, err := s.Pool().Query(context.Background(), `SELECT c.relname::text FROM pg_inherits i
+		JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = 'audit_events'::regclass ORDER BY 1`)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	defer rows.Close()
+	var names []string
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			tb.Fatal(err)
+		}
+		names = append(names, n)
+	}
+	return names
+}
+
+// countIn counts the rows of one table.
+func countIn(tb testing.TB, s *postgres.Store, table string) int {
+	tb.Helper()
+	var n int
+	if err := s.Pool().QueryRow(context.Background(), `SELECT count(*) FROM `+table).Scan(&n); err != nil {
+		tb.Fatal(err)
+	}
+	return n
+}
+
+// record is an access to nhs recorded at when.
+func record(nhs cpis.NHSNumber, when time.Time) cpis.AuditRecord {
+	r := benchRecord(nhs, when)
+	r.Recorded = when
+	return r
+}
+
+func TestEnsureAuditPartitions(t *testing.T) {
+	url := pgtest.MigratedURL(t)
+	s := open(t, url)
+	defer s.Close()
+	before := partitions(t, s)
+	now := utc(2031, time.November, 30)
+	// Three processes at once, twice over: idempotent and race-free.
+	others := []*postgres.Store{s, open(t, url), open(t, url)}
+	for range 2 {
+		var wg sync.WaitGroup
+		errs := make([]error, len(others))
+		for i, o := range others {
+			wg.Go(func() { errs[i] = o.EnsureAuditPartitions(t.Context(), now, 2) })
+		}
+		wg.Wait()
+		for i, err := range errs {
+			if err != nil {
+				t.Fatalf("EnsureAuditPartitions %d: %v", i, err)
+			}
+		}
+	}
+	for _, o := range others[1:] {
+		o.Close()
+	}
+	want := append(slices.Clone(before), "audit_events_y2031m11", "audit_events_y2031m12", "audit_events_y2032m01")
+	slices.Sort(want)
+	if diff := cmp.Diff(want, partitions(t, s)); diff != "" {
+		t.Errorf("partitions (-want +got):\n%s", diff)
+	}
+	var withIndex int
+	err := s.Pool().QueryRow(t.Context(), `SELECT count(*) FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+		WHERE i.inhparent = 'audit_events_access_idx'::regclass AND c.relname::text LIKE 'audit_events_y2031m1%'`).Scan(&withIndex)
+	if err != nil || withIndex != 2 {
+		t.Errorf("%d new partitions carry the access index (%v), want 2", withIndex, err)
+	}
+}
+
+// TestEnsureAuditPartitionsMovesDefaultRows checks records that landed in
+// the default partition before their month's partition existed are moved
+// into it, and stay readable.
+func TestEnsureAuditPartitionsMovesDefaultRows(t *testing.T) {
+	s := open(t, pgtest.MigratedURL(t))
+	defer s.Close()
+	nhs := testNHS(1)
+	recs := []cpis.AuditRecord{record(nhs, utc(2033, time.March, 1)), record(nhs, utc(2033, time.March, 31)), record(nhs, utc(2033, time.April, 1))}
+	if err := s.AppendAudit(t.Context(), recs); err != nil {
+		t.Fatal(err)
+	}
+	if n := countIn(t, s, "audit_events_default"); n != 3 {
+		t.Fatalf("%d rows in the default partition, want 3", n)
+	}
+	if err := s.EnsureAuditPartitions(t.Context(), utc(2033, time.March, 15), 0); err != nil {
+		t.Fatal(err)
+	}
+	if got := []int{countIn(t, s, "audit_events_y2033m03"), countIn(t, s, "audit_events_default")}; !slices.Equal(got, []int{2, 1}) {
+		t.Errorf("rows in March and default: %v, want [2 1]", got)
+	}
+	got, err := s.AccessHistory(t.Context(), nhs, 25)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]cpis.AuditRecord{recs[2], recs[1], recs[0]}, got); diff != "" {
+		t.Errorf("AccessHistory (-want +got):\n%s", diff)
+	}
+}
+
+func TestDropAuditPartitionsBefore(t *testing.T) {
+	s := open(t, pgtest.MigratedURL(t))
+	defer s.Close()
+	ctx := t.Context()
+	if err := s.EnsureAuditPartitions(ctx, utc(2020, time.January, 1), 3); err != nil {
+		t.Fatal(err)
+	}
+	nhs := testNHS(2)
+	old := record(nhs, utc(2019, time.June, 1)) // before every partition: in default
+	jan, feb := record(nhs, utc(2020, time.January, 31)), record(nhs, utc(2020, time.February, 29))
+	mar, apr := record(nhs, utc(2020, time.March, 1)), record(nhs, utc(2020, time.April, 30))
+	if err := s.AppendAudit(ctx, []cpis.AuditRecord{old, jan, feb, mar, apr}); err != nil {
+		t.Fatal(err)
+	}
+	dropped, err := s.DropAuditPartitionsBefore(ctx, time.Date(2020, time.March, 1, 0, 0, 0, 0, time.UTC))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"audit_events_y2020m01", "audit_events_y2020m02"}, dropped); diff != "" {
+		t.Errorf("dropped (-want +got):\n%s", diff)
+	}
+	got, err := s.SearchAudit(ctx, store.AuditQuery{Patient: nhs, Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]cpis.AuditRecord{apr, mar}, got); diff != "" {
+		t.Errorf("records left (-want +got):\n%s", diff)
+	}
+	// Partitions that end after the cutoff stay, even mid-month.
+	dropped, err = s.DropAuditPartitionsBefore(ctx, utc(2020, time.April, 15))
+	if err != nil || !slices.Equal(dropped, []string{"audit_events_y2020m03"}) {
+		t.Errorf("second drop: %v (%v), want only March", dropped, err)
+	}
+}
+
+// TestDropAuditPartitionsKeepsCurrentMonth checks a cutoff in the future
+// cannot drop the current month (by the database's clock) or later ones.
+func TestDropAuditPartitionsKeepsCurrentMonth(t *testing.T) {
+	s := open(t, pgtest.MigratedURL(t))
+	defer s.Close()
+	ctx := t.Context()
+	var now time.Time
+	if err := s.Pool().QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
+		t.Fatal(err)
+	}
+	lastMonth := now.UTC().AddDate(0, 0, -now.UTC().Day()) // a day of last month
+	if err := s.EnsureAuditPartitions(ctx, lastMonth, 0); err != nil {
+		t.Fatal(err)
+	}
+	current := record(testNHS(3), now)
+	if err := s.AppendAudit(ctx, []cpis.AuditRecord{current}); err != nil {
+		t.Fatal(err)
+	}
+	before := partitions(t, s)
+	dropped, err := s.DropAuditPartitionsBefore(ctx, now.AddDate(5, 0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lastName := "audit_events_y" + lastMonth.Format("2006") + "m" + lastMonth.Format("01")
+	if !slices.Equal(dropped, []string{lastName}) {
+		t.Errorf("dropped %v, want only %s", dropped, lastName)
+	}
+	after := partitions(t, s)
+	if len(after) != len(before)-1 {
+		t.Errorf("partitions before %v, after %v: want one fewer", before, after)
+	}
+	got, err := s.AccessHistory(ctx, current.Patient, 25)
+	if err != nil || len(got) != 1 || got[0].ID != current.ID {
+		t.Errorf("AccessHistory after the drop: %v (%v), want this month's record", got, err)
+	}
+}
+
+// TestAppendAuditAllOrNone checks a batch with one record the database
+// refuses stores none of them.
+func TestAppendAuditAllOrNone(t *testing.T) {
+	s := open(t, pgtest.MigratedURL(t))
+	defer s.Close()
+	nhs := testNHS(4)
+	var batch []cpis.AuditRecord
+	for i := range 10 {
+		batch = append(batch, record(nhs, time.Now().Add(time.Duration(i)*time.Second)))
+	}
+	batch[7].Query = "no NUL\x00 in PostgreSQL text"
+	if err := s.AppendAudit(t.Context(), batch); err == nil {
+		t.Fatal("AppendAudit of a batch with a NUL byte succeeded")
+	}
+	got, err := s.SearchAudit(t.Context(), store.AuditQuery{Limit: 100})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("SearchAudit: %d records (%v), want none", len(got), err)
+	}
+}
