@@ -7,6 +7,7 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -24,6 +25,10 @@ type Config struct {
 	BaseURL         string     // CPIS_BASE_URL: the public base URL; default http://<addr>
 	Demo            bool       // CPIS_DEMO=1, --demo: load a few demo plans (dev mode)
 	LogLevel        slog.Level // CPIS_LOG_LEVEL: debug, info, warn, error
+	// AuditRetentionMonths (CPIS_AUDIT_RETENTION_MONTHS) keeps the current
+	// month of AuditEvents and this many before it, dropping older monthly
+	// partitions (PostgreSQL). 0 keeps everything.
+	AuditRetentionMonths int
 	ShutdownTimeout time.Duration
 }
 
@@ -45,6 +50,13 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	var err error
 	if c.DatabaseURL, err = secret(getenv, "CPIS_DATABASE_URL"); err != nil {
 		return c, err
+	}
+	if v := getenv("CPIS_AUDIT_RETENTION_MONTHS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || (n != 0 && n < 12) {
+			return c, fmt.Errorf("CPIS_AUDIT_RETENTION_MONTHS must be 0 (keep all) or at least 12, not %q", v)
+		}
+		c.AuditRetentionMonths = n
 	}
 	if err := c.LogLevel.UnmarshalText([]byte(or(getenv("CPIS_LOG_LEVEL"), "info"))); err != nil {
 		return c, fmt.Errorf("CPIS_LOG_LEVEL: %w", err)

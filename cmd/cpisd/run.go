@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -58,6 +59,8 @@ type server struct {
 	recorder *audit.Recorder
 	http     *http.Server
 	done     chan error // receives Serve's error if it stops on its own
+	stopBg   context.CancelFunc
+	bg       sync.WaitGroup // background maintenance
 }
 
 // start listens, opens the store, and serves in the background. Tests call
@@ -91,6 +94,7 @@ func start(ctx context.Context, cfg Config, logOut io.Writer, now func() time.Ti
 			srv.done <- err
 		}
 	}()
+	srv.background(now)
 	log.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("store", storeKind(cfg)),
 		slog.Bool("dev_mode", cfg.DevMode()), slog.String("version", version))
 	return srv, nil
@@ -153,10 +157,25 @@ func (s *server) identity(ctx context.Context, deps *api.Deps, now func() time.T
 	return nil
 }
 
+// background starts the store's maintenance, if it needs any.
+func (s *server) background(now func() time.Time) {
+	ctx, cancel := context.WithCancel(context.Background())
+	s.stopBg = cancel
+	if p, ok := s.store.(auditPartitions); ok {
+		s.bg.Add(1)
+		go func() {
+			defer s.bg.Done()
+			s.maintain(ctx, p, now)
+		}()
+	}
+}
+
 // shutdown stops accepting requests, lets in-flight ones finish (their audit
 // records included), then closes the recorder and the store.
 func (s *server) shutdown(ctx context.Context) error {
 	err := s.http.Shutdown(ctx)
+	s.stopBg()
+	s.bg.Wait()
 	err = errors.Join(err, s.recorder.Close(), s.store.Close())
 	s.log.Info("stopped")
 	return err

@@ -4,9 +4,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	"io"
-	"net"
-	"net/url"
 	"sync"
 	"testing"
 	"time"
@@ -117,93 +114,21 @@ func warm(t *testing.T, s *postgres.Store) {
 // and the same store recovers, without reopening, once it is back.
 func TestDatabaseDown(t *testing.T) {
 	u := pgtest.MigratedURL(t)
-	p := startProxy(t, u)
-	s := open(t, p.url)
+	p := pgtest.StartProxy(t, u)
+	s := open(t, p.URL)
 	defer s.Close()
 	waitUp(t, s)
-	p.stop()
+	p.Stop()
 	for name, call := range calls(s) {
 		if err := call(t.Context()); cpis.KindOf(err) != cpis.Unavailable {
 			t.Errorf("%s while down: %v, want Unavailable", name, err)
 		}
 	}
-	if _, err := postgres.Open(t.Context(), p.url); cpis.KindOf(err) != cpis.Unavailable {
+	if _, err := postgres.Open(t.Context(), p.URL); cpis.KindOf(err) != cpis.Unavailable {
 		t.Errorf("Open while down: %v, want Unavailable", err)
 	}
-	p.start(t)
+	p.Start(t)
 	waitUp(t, s)
-}
-
-// proxy forwards TCP connections to the database until stopped.
-type proxy struct {
-	addr, target, url string
-	mu                sync.Mutex
-	ln                net.Listener
-	conns             []net.Conn
-}
-
-func startProxy(t *testing.T, dbURL string) *proxy {
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{addr: "127.0.0.1:0", target: u.Host}
-	p.start(t)
-	u.Host = p.addr
-	p.url = u.String()
-	t.Cleanup(p.stop)
-	return p
-}
-
-// start listens again on the proxy's address.
-func (p *proxy) start(t *testing.T) {
-	ln, err := net.Listen("tcp", p.addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p.mu.Lock()
-	p.ln, p.addr = ln, ln.Addr().String()
-	p.mu.Unlock()
-	go p.serve(ln)
-}
-
-func (p *proxy) serve(ln net.Listener) {
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			return
-		}
-		d, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns = append(p.conns, c, d)
-		p.mu.Unlock()
-		go pipe(c, d)
-		go pipe(d, c)
-	}
-}
-
-func pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-}
-
-// stop closes the listener and every connection through the proxy.
-func (p *proxy) stop() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.ln != nil {
-		p.ln.Close()
-		p.ln = nil
-	}
-	for _, c := range p.conns {
-		c.Close()
-	}
-	p.conns = nil
 }
 
 func randomName(t *testing.T) string {
