@@ -1,0 +1,138 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
+)
+
+// auditCols are the columns a cpis.AuditRecord is read from, in scanAudit's order.
+const auditCols = `id, recorded, action, interaction, outcome, actor_kind, actor_user_id, actor_name,
+	actor_role_profile_id, actor_role_code, actor_role_name, actor_org_code, actor_org_name,
+	actor_activities, nhs_number, plan_ids, query, request_id, access, unscheduled, la_codes`
+
+const (
+	sqlInsertAudit = `INSERT INTO audit_events (` + auditCols + `)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// audit_events_patient_idx answers this in index order. "? + 0": see
+	// limitOffset.
+	sqlAccessHistory = `SELECT ` + auditCols + ` FROM audit_events
+		WHERE nhs_number = ? AND access = 1 ORDER BY recorded DESC, id DESC LIMIT ? + 0`
+)
+
+// AppendAudit stores recs in one transaction, through one prepared insert.
+func (s *Store) AppendAudit(ctx context.Context, recs []cpis.AuditRecord) error {
+	if len(recs) == 0 {
+		return nil
+	}
+	return s.write(ctx, "sqlite.AppendAudit", func(tx *sql.Tx) error {
+		return s.insertAudit(ctx, tx, recs)
+	})
+}
+
+// insertAudit adds recs inside a write transaction.
+func (s *Store) insertAudit(ctx context.Context, tx *sql.Tx, recs []cpis.AuditRecord) error {
+	st := s.txStmt(ctx, tx, sqlInsertAudit)
+	defer st.Close() // releases the transaction's binding, not the prepared statement
+	for _, r := range recs {
+		args, err := auditArgs(r)
+		if err != nil {
+			return err
+		}
+		if _, err := st.ExecContext(ctx, args...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func auditArgs(r cpis.AuditRecord) ([]any, error) {
+	acts, err1 := jsonList(r.Actor.Activities)
+	plans, err2 := jsonList(r.PlanIDs)
+	las, err3 := jsonList(r.LACodes)
+	if err := errors.Join(err1, err2, err3); err != nil {
+		return nil, err
+	}
+	a := r.Actor
+	return []any{r.ID, micros(r.Recorded), string(r.Action), r.Interaction, r.Outcome,
+		string(a.Kind), a.UserID, a.Name, a.RoleProfileID, a.RoleCode, a.RoleName, a.OrgCode, a.OrgName,
+		acts, string(r.Patient), plans, r.Query, r.RequestID, boolInt(r.Access), boolInt(r.Unscheduled), las}, nil
+}
+
+// jsonList encodes a list as a JSON array, or NULL when it is empty.
+func jsonList(l []string) (any, error) {
+	if len(l) == 0 {
+		return nil, nil
+	}
+	b, err := json.Marshal(l)
+	if err != nil {
+		return nil, err
+	}
+	return string(b), nil
+}
+
+func scanAudit(sc scanner) (cpis.AuditRecord, error) {
+	var (
+		r                   cpis.AuditRecord
+		recorded            int64
+		action, kind, nhs   string
+		acts, plans, las    sql.NullString
+		access, unscheduled int
+	)
+	a := &r.Actor
+	err := sc.Scan(&r.ID, &recorded, &action, &r.Interaction, &r.Outcome,
+		&kind, &a.UserID, &a.Name, &a.RoleProfileID, &a.RoleCode, &a.RoleName, &a.OrgCode, &a.OrgName,
+		&acts, &nhs, &plans, &r.Query, &r.RequestID, &access, &unscheduled, &las)
+	if err != nil {
+		return r, err
+	}
+	r.Recorded, r.Action, a.Kind, r.Patient = fromMicros(recorded), cpis.AuditAction(action), cpis.ActorKind(kind), cpis.NHSNumber(nhs)
+	r.Access, r.Unscheduled = access == 1, unscheduled == 1
+	err = errors.Join(unjsonList(acts, &a.Activities), unjsonList(plans, &r.PlanIDs), unjsonList(las, &r.LACodes))
+	return r, err
+}
+
+func unjsonList(s sql.NullString, l *[]string) error {
+	if !s.Valid {
+		return nil
+	}
+	return json.Unmarshal([]byte(s.String), l)
+}
+
+// AccessHistory returns up to limit accesses to nhs, newest first.
+func (s *Store) AccessHistory(ctx context.Context, nhs cpis.NHSNumber, limit int) ([]cpis.AuditRecord, error) {
+	const op = "sqlite.AccessHistory"
+	if limit < 1 {
+		return nil, cpis.E(op, cpis.Invalid, "the limit must be at least 1")
+	}
+	recs, err := s.queryAudit(ctx, sqlAccessHistory, string(nhs), limit)
+	if err != nil {
+		return nil, fail(op, err)
+	}
+	return recs, nil
+}
+
+// queryAudit runs a read statement returning audit rows.
+func (s *Store) queryAudit(ctx context.Context, query string, args ...any) ([]cpis.AuditRecord, error) {
+	st, err := s.rs.get(ctx, query)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := st.QueryContext(ctx, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	recs := []cpis.AuditRecord{}
+	for rows.Next() {
+		r, err := scanAudit(rows)
+		if err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, rows.Err()
+}

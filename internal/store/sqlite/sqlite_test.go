@@ -1,0 +1,355 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store"
+	"github.com/cpis-fhir/cpis/internal/store/storetest"
+	"github.com/cpis-fhir/cpis/migrations"
+)
+
+// openTemp opens a store in a new file of the test's temporary directory.
+func openTemp(tb testing.TB) *Store {
+	tb.Helper()
+	return openAt(tb, filepath.Join(tb.TempDir(), "cpis.db"))
+}
+
+func openAt(tb testing.TB, path string) *Store {
+	tb.Helper()
+	s, err := Open(tb.Context(), path)
+	if err != nil {
+		tb.Fatalf("Open: %v", err)
+	}
+	return s
+}
+
+func TestConformance(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) store.Store {
+		s, err := Open(t.Context(), filepath.Join(t.TempDir(), "cpis.db"))
+		if err != nil {
+			t.Fatalf("Open: %v", err)
+		}
+		return s // storetest.Run closes it
+	})
+}
+
+func wantKind(tb testing.TB, what string, err error, k cpis.Kind) {
+	tb.Helper()
+	if got := cpis.KindOf(err); err == nil || got != k {
+		tb.Errorf("%s: error %v (kind %q), want kind %q", what, err, got, k)
+	}
+}
+
+// testPlan is a valid CPP for nhs, written by the first of the Trust's LAs.
+func testPlan(nhs cpis.NHSNumber, at time.Time) cpis.Plan {
+	return cpis.Plan{
+		ID: uuid.NewString(), NHSNumber: nhs, Type: cpis.CPP,
+		Start: cpis.MustDate("2025-01-01"), End: cpis.MustDate("2025-12-31"), BirthDate: cpis.MustDate("2015-01-01"),
+		LA: cpis.TrustDirectory()[0].LocalAuthority, EmergencyPhone: "020 7946 0101", LastUpdated: at,
+	}
+}
+
+func testRecord(nhs cpis.NHSNumber, at time.Time) cpis.AuditRecord {
+	return cpis.AuditRecord{
+		ID: uuid.NewString(), Recorded: at, Action: cpis.ActionExecute, Interaction: "search-type",
+		Actor: cpis.Actor{Kind: cpis.HealthUser, UserID: "555000000001", OrgCode: "RXX01"}, Patient: nhs, Access: true,
+	}
+}
+
+func TestOpenMigratesOnce(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "cpis.db")
+	want, err := migrations.List(migrations.SQLite)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := openAt(t, path)
+	p := testPlan(testNHSNumbers(1)[0], time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC))
+	stored, _, err := s.CreatePlan(ctx, p, testRecord(p.NHSNumber, p.LastUpdated))
+	if err != nil {
+		t.Fatalf("CreatePlan: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatalf("Close: %v", err)
+	}
+	// Opening again applies nothing and finds the data.
+	s = openAt(t, path)
+	defer s.Close()
+	v, err := s.SchemaVersion(ctx)
+	if err != nil || v != len(want) {
+		t.Fatalf("SchemaVersion = %d, %v; want %d", v, err, len(want))
+	}
+	var rows int
+	if err := s.r.QueryRowContext(ctx, `SELECT COUNT(*) FROM schema_migrations`).Scan(&rows); err != nil || rows != len(want) {
+		t.Fatalf("schema_migrations has %d rows (%v), want %d", rows, err, len(want))
+	}
+	got, err := s.Plan(ctx, p.ID)
+	if err != nil {
+		t.Fatalf("Plan after reopening: %v", err)
+	}
+	if diff := cmp.Diff(stored, got); diff != "" {
+		t.Errorf("Plan after reopening (-want +got):\n%s", diff)
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpis.db")
+	s := openAt(t, path)
+	if _, err := s.w.ExecContext(t.Context(), `INSERT INTO schema_migrations (version, name) VALUES (99, 'future')`); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if s, err := Open(t.Context(), path); err == nil {
+		s.Close()
+		t.Fatal("Open of a database newer than the program succeeded")
+	}
+}
+
+func TestOpenBadPath(t *testing.T) {
+	tests := []struct {
+		name, path string
+		want       cpis.Kind
+	}{
+		{"empty", "", cpis.Invalid},
+		{"a query string", filepath.Join(t.TempDir(), "x.db?mode=ro"), cpis.Invalid},
+		{"no such directory", filepath.Join(t.TempDir(), "missing", "x.db"), cpis.Unavailable},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s, err := Open(t.Context(), tt.path)
+			if err == nil {
+				s.Close()
+			}
+			wantKind(t, "Open", err, tt.want)
+		})
+	}
+}
+
+// TestPragmas checks the settings durability and safety rest on.
+func TestPragmas(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	tests := []struct {
+		db           *sql.DB
+		pragma, want string
+	}{
+		{s.w, "journal_mode", "wal"},
+		{s.w, "synchronous", "2"}, // FULL
+		{s.w, "foreign_keys", "1"},
+		{s.w, "busy_timeout", lockTryMS},
+		{s.r, "busy_timeout", readerBusyMS},
+		{s.r, "query_only", "1"},
+		{s.r, "journal_mode", "wal"},
+	}
+	for _, tt := range tests {
+		var got string
+		if err := tt.db.QueryRowContext(t.Context(), "PRAGMA "+tt.pragma).Scan(&got); err != nil {
+			t.Fatalf("PRAGMA %s: %v", tt.pragma, err)
+		}
+		if got != tt.want {
+			t.Errorf("PRAGMA %s = %q, want %q", tt.pragma, got, tt.want)
+		}
+	}
+}
+
+func TestAppendAuditIsAtomic(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	defer s.Close()
+	nhs := testNHSNumbers(1)[0]
+	at := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	bad := testRecord(nhs, at)
+	bad.ID = "" // refused by the table's CHECK, after the first record went in
+	err := s.AppendAudit(ctx, []cpis.AuditRecord{testRecord(nhs, at), bad, testRecord(nhs, at)})
+	if err == nil {
+		t.Fatal("AppendAudit of a batch with a record without an id succeeded")
+	}
+	got, err := s.SearchAudit(ctx, store.AuditQuery{Limit: 10})
+	if err != nil || len(got) != 0 {
+		t.Fatalf("SearchAudit = %d records (%v), want none", len(got), err)
+	}
+}
+
+// TestLockedIsUnavailable: a write lock held elsewhere (here another
+// connection, as cpisctl would) past the request's deadline is Unavailable,
+// and the store works again once it is released.
+func TestLockedIsUnavailable(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "cpis.db")
+	s := openAt(t, path)
+	defer s.Close()
+	other, err := sql.Open("sqlite", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	conn, err := other.Conn(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(t.Context(), "BEGIN IMMEDIATE"); err != nil {
+		t.Fatal(err)
+	}
+	nhs := testNHSNumbers(1)[0]
+	at := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	err = s.AppendAudit(ctx, []cpis.AuditRecord{testRecord(nhs, at)})
+	wantKind(t, "AppendAudit while locked", err, cpis.Unavailable)
+	// It gave up with the request, not after SQLite's whole wait: 10 s
+	// against 0.3 s, so the bound is loose enough never to flake.
+	if waited := time.Since(start); waited > 5*time.Second {
+		t.Errorf("AppendAudit waited %v for a lock, past its context's deadline", waited)
+	}
+	if _, err := conn.ExecContext(t.Context(), "ROLLBACK"); err != nil {
+		t.Fatal(err)
+	}
+	conn.Close()
+	if err := s.AppendAudit(t.Context(), []cpis.AuditRecord{testRecord(nhs, at)}); err != nil {
+		t.Fatalf("AppendAudit after the lock was released: %v", err)
+	}
+}
+
+func TestInvalidQueries(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	defer s.Close()
+	nhs := testNHSNumbers(1)[0]
+	_, err := s.SearchPlans(ctx, store.PlanQuery{NHSNumber: nhs})
+	wantKind(t, "SearchPlans without a limit", err, cpis.Invalid)
+	_, err = s.SearchPlans(ctx, store.PlanQuery{NHSNumber: nhs, Limit: 1001})
+	wantKind(t, "SearchPlans over the largest page", err, cpis.Invalid)
+	_, err = s.SearchPlans(ctx, store.PlanQuery{NHSNumber: nhs, Limit: 10, Offset: -1})
+	wantKind(t, "SearchPlans with a negative offset", err, cpis.Invalid)
+	_, err = s.SearchPlans(ctx, store.PlanQuery{NHSNumber: nhs, Limit: 10, Statuses: []cpis.Status{cpis.Active}})
+	wantKind(t, "SearchPlans by status without a day", err, cpis.Invalid)
+	_, err = s.SearchAudit(ctx, store.AuditQuery{Patient: nhs})
+	wantKind(t, "SearchAudit without a limit", err, cpis.Invalid)
+	_, err = s.AccessHistory(ctx, nhs, 0)
+	wantKind(t, "AccessHistory without a limit", err, cpis.Invalid)
+}
+
+// TestUnknownCodes: types and statuses that do not exist match nothing.
+func TestUnknownCodes(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	defer s.Close()
+	p := testPlan(testNHSNumbers(1)[0], time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
+	if _, _, err := s.CreatePlan(ctx, p, testRecord(p.NHSNumber, p.LastUpdated)); err != nil {
+		t.Fatal(err)
+	}
+	today := cpis.MustDate("2025-06-01")
+	for _, q := range []store.PlanQuery{
+		{NHSNumber: p.NHSNumber, Limit: 10, Types: []cpis.PlanType{"XYZ"}},
+		{NHSNumber: p.NHSNumber, Limit: 10, Statuses: []cpis.Status{"proposed"}, Today: today},
+	} {
+		page, err := s.SearchPlans(ctx, q)
+		if err != nil || page.Plans == nil || len(page.Plans) != 0 || page.More {
+			t.Errorf("SearchPlans(%+v) = %+v, %v; want a non-nil empty page", q, page, err)
+		}
+	}
+}
+
+// TestStatementsAreReused: searches of one shape prepare one statement,
+// whatever their values, so the cache cannot grow without bound.
+func TestStatementsAreReused(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	defer s.Close()
+	for i, nhs := range testNHSNumbers(20) {
+		q := store.PlanQuery{NHSNumber: nhs, VisibleOn: cpis.MustDate("2025-01-01").AddDays(i), Limit: 1 + i, Offset: i,
+			Types: []cpis.PlanType{cpis.CLA, cpis.CPP, cpis.CLA}}
+		if _, err := s.SearchPlans(ctx, q); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s.rs.mu.Lock()
+	n := len(s.rs.m)
+	s.rs.mu.Unlock()
+	if n != 1 {
+		t.Errorf("%d statements prepared for one shape of search, want 1", n)
+	}
+}
+
+func TestClosedIsUnavailable(t *testing.T) {
+	s := openTemp(t)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	wantKind(t, "Ping after Close", s.Ping(t.Context()), cpis.Unavailable)
+}
+
+func TestKindOf(t *testing.T) {
+	tests := []struct {
+		err  error
+		want cpis.Kind
+	}{
+		{context.Canceled, cpis.Unavailable},
+		{fmt.Errorf("query: %w", context.DeadlineExceeded), cpis.Unavailable},
+		{sql.ErrConnDone, cpis.Unavailable},
+		{sql.ErrNoRows, cpis.NotFound},
+		{errors.New("something else"), cpis.Other},
+	}
+	for _, tt := range tests {
+		if got := kindOf(tt.err); got != tt.want {
+			t.Errorf("kindOf(%v) = %q, want %q", tt.err, got, tt.want)
+		}
+	}
+}
+
+// TestReadersAndWriterTogether runs searches, audit appends and plan
+// writes at once, for the race detector and for SQLITE_BUSY between the
+// pools: none may fail.
+func TestReadersAndWriterTogether(t *testing.T) {
+	ctx := t.Context()
+	s := openTemp(t)
+	defer s.Close()
+	nhs := testNHSNumbers(10)
+	at := time.Date(2025, 6, 1, 0, 0, 0, 0, time.UTC)
+	var wg sync.WaitGroup
+	errs := make(chan error, 100)
+	for g := range 6 {
+		wg.Go(func() {
+			for i := range 20 {
+				n := nhs[(g+i)%len(nhs)]
+				var err error
+				switch g % 3 {
+				case 0:
+					p := testPlan(n, at.Add(time.Duration(g*100+i)*time.Second))
+					_, _, err = s.CreatePlan(ctx, p, testRecord(n, p.LastUpdated))
+				case 1:
+					err = s.AppendAudit(ctx, []cpis.AuditRecord{testRecord(n, at), testRecord(n, at)})
+				default:
+					_, err = s.SearchPlans(ctx, store.PlanQuery{NHSNumber: n, VisibleOn: cpis.MustDate("2025-06-01"), Limit: 100})
+					if err == nil {
+						_, err = s.AccessHistory(ctx, n, cpis.AccessHistoryLength)
+					}
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		t.Error(err)
+	}
+	page, err := s.SearchPlans(ctx, store.PlanQuery{LACode: cpis.TrustDirectory()[0].Code, Limit: 1000})
+	if err != nil || len(page.Plans) != 40 {
+		t.Errorf("after the run: %d plans (%v), want 40", len(page.Plans), err)
+	}
+}

@@ -1,0 +1,338 @@
+package storetest
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/google/uuid"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store"
+)
+
+// seq returns the n-th of a sequence of record ids that sort in n's order,
+// for cases where the id tie-break decides the order.
+func seq(n int) string { return fmt.Sprintf("00000000-0000-4000-8000-%012d", n) }
+
+// accessRecord returns a health user's search of nhs, with every field set.
+func accessRecord(nhs cpis.NHSNumber, userID, orgCode string, when time.Time) cpis.AuditRecord {
+	return cpis.AuditRecord{
+		ID:          uuid.NewString(),
+		Recorded:    when,
+		Action:      cpis.ActionExecute,
+		Interaction: "search-type",
+		Outcome:     cpis.OutcomeSuccess,
+		Actor: cpis.Actor{
+			Kind:          cpis.HealthUser,
+			UserID:        userID,
+			Name:          "Test Practitioner",
+			RoleProfileID: "555021935107",
+			RoleCode:      "S8001:G8005:R8000",
+			RoleName:      "Clinical Practitioner Access Role",
+			OrgCode:       orgCode,
+			OrgName:       "Test Hospital " + orgCode,
+			Activities:    []string{cpis.ActivityUnscheduledView, cpis.ActivityScheduledView},
+		},
+		Patient:     nhs,
+		PlanIDs:     []string{uuid.NewString(), uuid.NewString()},
+		Query:       "/Flag?patient=" + nhs.String() + "&_count=10",
+		RequestID:   uuid.NewString(),
+		Access:      true,
+		Unscheduled: true,
+		LACodes:     []string{la(0).Code, la(1).Code},
+	}
+}
+
+// wantRecords compares audit records. Empty and nil slices are equal: a
+// store need not tell them apart.
+func wantRecords(tb testing.TB, what string, got, want []cpis.AuditRecord) {
+	tb.Helper()
+	if diff := cmp.Diff(want, got, cmpopts.EquateEmpty()); diff != "" {
+		tb.Errorf("%s mismatch (-want +got):\n%s", what, diff)
+	}
+	for i, r := range got {
+		wantUTC(tb, fmt.Sprintf("%s[%d].Recorded", what, i), r.Recorded)
+	}
+}
+
+func appendAudit(tb testing.TB, ctx context.Context, s store.Store, recs ...cpis.AuditRecord) {
+	tb.Helper()
+	if err := s.AppendAudit(ctx, recs); err != nil {
+		tb.Fatalf("AppendAudit: %v", err)
+	}
+}
+
+func searchAudit(tb testing.TB, ctx context.Context, s store.Store, q store.AuditQuery) []cpis.AuditRecord {
+	tb.Helper()
+	got, err := s.SearchAudit(ctx, q)
+	if err != nil {
+		tb.Fatalf("SearchAudit: %v", err)
+	}
+	return got
+}
+
+func testAppendAudit(t *testing.T, open opener) {
+	t.Run("every field round-trips", func(t *testing.T) {
+		ctx, s := t.Context(), open(t)
+		full := accessRecord(nhsNumber(t, 1), "555000000001", "RXX01", baseTime())
+		// An LA system's search of its own plans: no patient, no slices.
+		bare := cpis.AuditRecord{
+			ID: uuid.NewString(), Recorded: baseTime().Add(time.Second), Action: cpis.ActionExecute,
+			Interaction: "search-type", Outcome: cpis.OutcomeMinorFailure,
+			Actor: cpis.Actor{Kind: cpis.LASystem, UserID: "client-ZLA01", OrgCode: la(0).Code},
+		}
+		scheduled := accessRecord(nhsNumber(t, 2), "555000000002", "RXX02", baseTime().Add(2*time.Second))
+		scheduled.Unscheduled, scheduled.Action, scheduled.Interaction = false, cpis.ActionRead, "read"
+		scheduled.Actor.Activities, scheduled.PlanIDs, scheduled.LACodes = []string{cpis.ActivityScheduledView}, scheduled.PlanIDs[:1], nil
+		appendAudit(t, ctx, s, full, bare, scheduled)
+		got := searchAudit(t, ctx, s, store.AuditQuery{Limit: 10})
+		wantRecords(t, "SearchAudit", got, []cpis.AuditRecord{scheduled, bare, full})
+	})
+	t.Run("an empty batch", func(t *testing.T) {
+		ctx, s := t.Context(), open(t)
+		if err := s.AppendAudit(ctx, nil); err != nil {
+			t.Fatalf("AppendAudit(nil): %v", err)
+		}
+		wantRecords(t, "SearchAudit", searchAudit(t, ctx, s, store.AuditQuery{Limit: 10}), nil)
+	})
+	t.Run("batches add up", func(t *testing.T) {
+		ctx, s := t.Context(), open(t)
+		var all []cpis.AuditRecord // oldest first
+		for b := range 3 {
+			var batch []cpis.AuditRecord
+			for i := range 4 {
+				batch = append(batch, accessRecord(nhsNumber(t, i), "555000000001", "RXX01", baseTime().Add(time.Duration(b*4+i)*time.Second)))
+			}
+			appendAudit(t, ctx, s, batch...)
+			all = append(all, batch...)
+		}
+		wantRecords(t, "SearchAudit", searchAudit(t, ctx, s, store.AuditQuery{Limit: 100}), reversed(all))
+	})
+	t.Run("a cancelled request stores nothing", func(t *testing.T) {
+		// Whether a batch can fail half-way is the backend's own test: here,
+		// a request already gone must not leave records behind.
+		s := open(t)
+		ctx, cancel := context.WithCancel(t.Context())
+		cancel()
+		var batch []cpis.AuditRecord
+		for i := range 50 {
+			batch = append(batch, accessRecord(nhsNumber(t, i), "555000000001", "RXX01", baseTime().Add(time.Duration(i)*time.Second)))
+		}
+		if err := s.AppendAudit(ctx, batch); err == nil {
+			t.Fatal("AppendAudit with a cancelled context succeeded")
+		}
+		wantRecords(t, "SearchAudit", searchAudit(t, t.Context(), s, store.AuditQuery{Limit: 100}), nil)
+	})
+}
+
+// reversed returns recs in reverse order, as a new slice.
+func reversed(recs []cpis.AuditRecord) []cpis.AuditRecord {
+	out := make([]cpis.AuditRecord, 0, len(recs))
+	for i := len(recs) - 1; i >= 0; i-- {
+		out = append(out, recs[i])
+	}
+	return out
+}
+
+func testAccessHistory(t *testing.T, open opener) {
+	ctx, s := t.Context(), open(t)
+	x, y, z := nhsNumber(t, 1), nhsNumber(t, 2), nhsNumber(t, 3)
+	var xAccess []cpis.AuditRecord // oldest first
+	var batch []cpis.AuditRecord
+	for i := range 30 {
+		r := accessRecord(x, fmt.Sprintf("5550000000%02d", i), "RXX01", baseTime().Add(time.Duration(i)*time.Minute))
+		xAccess = append(xAccess, r)
+		batch = append(batch, r)
+	}
+	// Newer records that are not x's accesses must not push them out.
+	for i := range 5 {
+		notAccess := accessRecord(x, "555000000099", "RXX01", baseTime().Add(time.Hour+time.Duration(i)*time.Second))
+		notAccess.Access, notAccess.Unscheduled = false, false
+		batch = append(batch, notAccess, accessRecord(y, "555000000099", "RXX01", baseTime().Add(time.Hour)))
+	}
+	// Three accesses to z at one instant, stored in two batches.
+	var tied []cpis.AuditRecord
+	for _, n := range []int{2, 3, 1} {
+		r := accessRecord(z, "555000000001", "RXX01", baseTime())
+		r.ID = seq(n)
+		tied = append(tied, r)
+	}
+	appendAudit(t, ctx, s, append(batch, tied[0])...)
+	appendAudit(t, ctx, s, tied[1:]...)
+
+	tests := []struct {
+		name  string
+		nhs   cpis.NHSNumber
+		limit int
+		want  []cpis.AuditRecord
+	}{
+		{"the 25 newest of 30", x, cpis.AccessHistoryLength, reversed(xAccess)[:25]},
+		{"fewer than the limit", x, 40, reversed(xAccess)},
+		{"ties by id, descending", z, 25, []cpis.AuditRecord{tied[1], tied[0], tied[2]}},
+		{"limit 2 of a tie", z, 2, []cpis.AuditRecord{tied[1], tied[0]}},
+		{"no accesses", nhsNumber(t, 4), 25, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := s.AccessHistory(ctx, tt.nhs, tt.limit)
+			if err != nil {
+				t.Fatalf("AccessHistory: %v", err)
+			}
+			wantRecords(t, "AccessHistory", got, tt.want)
+		})
+	}
+}
+
+func testSearchAudit(t *testing.T, open opener) {
+	ctx, s := t.Context(), open(t)
+	x, y := nhsNumber(t, 1), nhsNumber(t, 2)
+	sec := func(n int) time.Time { return baseTime().Add(time.Duration(n) * time.Second) }
+	r := []cpis.AuditRecord{
+		accessRecord(x, "U1", "RXX01", sec(1)),
+		accessRecord(x, "U2", "RXX02", sec(2)),
+		accessRecord(y, "U2", "RXX01", sec(3)),
+		writeRecord(newPlan(y, la(0), cpis.CPP, "2025-01-01", "2025-12-31", sec(4)), cpis.ActionCreate, "create", sec(4)),
+		accessRecord(y, "U1", "RXX02", sec(5)),
+		accessRecord(x, "U1", "RXX01", sec(5)),
+	}
+	r[1].Access, r[1].Outcome = false, cpis.OutcomeMinorFailure
+	r[3].Patient = "" // an LA's write, recorded without a patient for this case
+	for i := range r {
+		r[i].ID = seq(i)
+	}
+	appendAudit(t, ctx, s, r[3], r[0], r[5])
+	appendAudit(t, ctx, s, r[2], r[1], r[4])
+	pick := func(idx ...int) []cpis.AuditRecord {
+		var out []cpis.AuditRecord
+		for _, i := range idx {
+			out = append(out, r[i])
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		q    store.AuditQuery
+		want []cpis.AuditRecord
+	}{
+		{"everything, newest first, ties by id", store.AuditQuery{}, pick(5, 4, 3, 2, 1, 0)},
+		{"patient", store.AuditQuery{Patient: x}, pick(5, 1, 0)},
+		{"organisation", store.AuditQuery{OrgCode: "RXX01"}, pick(5, 2, 0)},
+		{"an LA as organisation", store.AuditQuery{OrgCode: la(0).Code}, pick(3)},
+		{"user", store.AuditQuery{ActorUserID: "U2"}, pick(2, 1)},
+		{"recorded from, inclusive", store.AuditQuery{RecordedFrom: sec(3)}, pick(5, 4, 3, 2)},
+		{"recorded before, exclusive", store.AuditQuery{RecordedBefore: sec(3)}, pick(1, 0)},
+		{"recorded between", store.AuditQuery{RecordedFrom: sec(2), RecordedBefore: sec(5)}, pick(3, 2, 1)},
+		{"accesses only", store.AuditQuery{AccessOnly: true}, pick(5, 4, 2, 0)},
+		{"accesses of a patient", store.AuditQuery{AccessOnly: true, Patient: y}, pick(4, 2)},
+		{"every field", store.AuditQuery{Patient: x, OrgCode: "RXX01", ActorUserID: "U1", AccessOnly: true,
+			RecordedFrom: sec(1), RecordedBefore: sec(6)}, pick(5, 0)},
+		{"a page", store.AuditQuery{Offset: 1, Limit: 2}, pick(4, 3)},
+		{"the last page", store.AuditQuery{Offset: 5, Limit: 2}, pick(0)},
+		{"past the end", store.AuditQuery{Offset: 6, Limit: 2}, nil},
+		{"no match", store.AuditQuery{Patient: nhsNumber(t, 3)}, nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.q.Limit == 0 {
+				tt.q.Limit = 100
+			}
+			wantRecords(t, "SearchAudit", searchAudit(t, ctx, s, tt.q), tt.want)
+		})
+	}
+}
+
+// auditedWrite is a write made with the probe audit record, which must be
+// stored exactly when the write succeeds and is not a replay.
+type auditedWrite struct {
+	name    string
+	write   func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error
+	wantErr bool
+	stored  bool
+}
+
+func testWriteAudit(t *testing.T, open opener) {
+	for _, tt := range auditedWrites() {
+		t.Run(tt.name, func(t *testing.T) {
+			ctx, s := t.Context(), open(t)
+			v1 := create(t, ctx, s, newPlan(nhsNumber(t, 1), la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime()))
+			v1.LastUpdated = baseTime().Add(time.Minute)
+			v2 := update(t, ctx, s, v1, 1)
+			probe := writeRecord(v2, cpis.ActionUpdate, "update", baseTime().Add(time.Hour))
+			probe.Actor.UserID, probe.RequestID = "probe", uuid.NewString()
+			err := tt.write(ctx, s, v2, probe)
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("write: error %v, want an error %v", err, tt.wantErr)
+			}
+			var want []cpis.AuditRecord
+			if tt.stored {
+				want = []cpis.AuditRecord{probe}
+			}
+			got := searchAudit(t, ctx, s, store.AuditQuery{ActorUserID: "probe", Limit: 10})
+			wantRecords(t, "SearchAudit for the write's record", got, want)
+		})
+	}
+}
+
+func auditedWrites() []auditedWrite {
+	updated := func(p cpis.Plan) cpis.Plan {
+		p.End, p.LastUpdated = cpis.MustDate("2025-11-30"), baseTime().Add(time.Hour)
+		return p
+	}
+	return []auditedWrite{
+		{"create", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			p := newPlan(v2.NHSNumber, la(1), cpis.CLA, "2025-01-01", "2025-12-31", probe.Recorded)
+			_, _, err := s.CreatePlan(ctx, p, probe)
+			return err
+		}, false, true},
+		{"create replayed", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			p := newPlan(v2.NHSNumber, la(1), cpis.CLA, "2025-01-01", "2025-12-31", probe.Recorded)
+			first := writeRecord(p, cpis.ActionCreate, "create", probe.Recorded)
+			first.RequestID = probe.RequestID
+			if _, _, err := s.CreatePlan(ctx, p, first); err != nil {
+				return err
+			}
+			p.ID = uuid.NewString()
+			_, replayed, err := s.CreatePlan(ctx, p, probe)
+			if err == nil && !replayed {
+				return fmt.Errorf("the retry was not replayed")
+			}
+			return err
+		}, false, false},
+		{"update", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			_, _, err := s.UpdatePlan(ctx, updated(v2), 2, probe)
+			return err
+		}, false, true},
+		{"update with a stale version", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			_, _, err := s.UpdatePlan(ctx, updated(v2), 1, probe)
+			return err
+		}, true, false},
+		{"update by another LA", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			p := updated(v2)
+			p.LA = la(1)
+			_, _, err := s.UpdatePlan(ctx, p, 2, probe)
+			return err
+		}, true, false},
+		{"update of a missing plan", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			p := updated(v2)
+			p.ID = uuid.NewString()
+			_, _, err := s.UpdatePlan(ctx, p, 2, probe)
+			return err
+		}, true, false},
+		{"delete", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			_, err := s.DeletePlan(ctx, v2.ID, v2.LA.Code, 2, probe.Recorded, probe)
+			return err
+		}, false, true},
+		{"delete with a stale version", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			_, err := s.DeletePlan(ctx, v2.ID, v2.LA.Code, 1, probe.Recorded, probe)
+			return err
+		}, true, false},
+		{"delete by another LA", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			_, err := s.DeletePlan(ctx, v2.ID, la(1).Code, 0, probe.Recorded, probe)
+			return err
+		}, true, false},
+	}
+}
