@@ -118,6 +118,7 @@ func (s *Server) record(c echo.Context, p *auth.Principal, action cpis.AuditActi
 		Actor:       p.Actor,
 		Patient:     nhs,
 		RequestID:   requestID(c),
+		Source:      s.BaseURL,
 	}
 	for _, pl := range plans {
 		rec.PlanIDs = append(rec.PlanIDs, pl.ID)

@@ -54,13 +54,18 @@ const (
 //	                   X-Request-ID (BALP BasicAuditEntityType#XrequestId,
 //	                   what.identifier {system RequestIDSystem, value}).
 
-// AuditEventResource renders one audit record as an R4 AuditEvent. baseURL
-// identifies this server as the event's observer.
+// AuditEventResource renders one audit record as an R4 AuditEvent. The
+// observer is the server instance that recorded it (rec.Source), or, for a
+// record that does not say, baseURL: this server.
 func AuditEventResource(rec cpis.AuditRecord, baseURL string) *aepb.AuditEvent {
+	observer := rec.Source
+	if observer == "" {
+		observer = baseURL
+	}
 	ae := &aepb.AuditEvent{
 		Type:   coding(auditEventTypeSystem, "rest", "Restful Operation"),
 		Agent:  auditAgents(rec),
-		Source: auditSource(baseURL),
+		Source: auditSource(observer),
 		Entity: auditEntities(rec),
 	}
 	if rec.ID != "" {

@@ -68,6 +68,7 @@ type testServer struct {
 	logs   *syncBuffer
 	cfg    Config
 	tokens map[string]string
+	mint   func(persona string) string // set when tokens come from an external issuer, not /dev/token
 }
 
 // startDay is "now" for every test server unless a test moves the clock:
@@ -123,6 +124,10 @@ func (ts *testServer) token(persona string) string {
 	ts.t.Helper()
 	if tok, ok := ts.tokens[persona]; ok {
 		return tok
+	}
+	if ts.mint != nil {
+		ts.tokens[persona] = ts.mint(persona)
+		return ts.tokens[persona]
 	}
 	res := ts.do("POST", "/dev/token", "", []byte(`{"persona":"`+persona+`"}`), "Content-Type", "application/json")
 	if res.Status != http.StatusOK {

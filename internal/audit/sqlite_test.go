@@ -54,11 +54,13 @@ func TestRecorderOnSQLite(t *testing.T) {
 		t.Errorf("history: %d records, newest %v", len(history), history[0].Recorded)
 	}
 
-	// A call whose second record repeats an id already stored fails whole.
-	fresh := access(nhs, base.Add(time.Hour))
-	err = r.Record(t.Context(), fresh, got[0])
+	// A call whose second record the table refuses (a record must have an
+	// id) fails whole: the first is not stored either.
+	fresh, broken := access(nhs, base.Add(time.Hour)), access(nhs, base.Add(time.Hour))
+	broken.ID = ""
+	err = r.Record(t.Context(), fresh, broken)
 	if cpis.KindOf(err) != cpis.Unavailable {
-		t.Fatalf("duplicate id: error %v, want kind Unavailable", err)
+		t.Fatalf("refused record: error %v, want kind Unavailable", err)
 	}
 	after, err := st.SearchAudit(t.Context(), store.AuditQuery{Patient: nhs, Limit: 1000})
 	if err != nil {

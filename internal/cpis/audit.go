@@ -88,6 +88,9 @@ type AuditRecord struct {
 	// LACodes are the responsible LAs of the plans concerned, so that an LA can
 	// be shown the access history of its own plans.
 	LACodes []string
+	// Source is the server instance that recorded it (its base URL): with
+	// several replicas sharing one database, the trail says which one served.
+	Source string
 }
 
 // AccessHistoryLength is how many accesses the "previously viewed by" list shows.

@@ -114,7 +114,7 @@ func loadAccesses(t *testing.T, s *postgres.Store, start time.Time, months, perM
 		SELECT gen_random_uuid()::text, $1::timestamptz + ($2::timestamptz - $1::timestamptz) * i / $3, 'E', 'search-type', 0,
 			'health-user', '55500000' || (i % 50), 'Test Practitioner', '555021935107', 'S8001:G8005:R8000', 'Role',
 			'RXX0' || (i % 7), 'Test Hospital', '{B0107}', ($4::text[])[1 + i % 500], '{}', '/Flag', gen_random_uuid()::text,
-			i % 3 <> 0, true, '{ZLA01}'
+			i % 3 <> 0, true, '{ZLA01}', 'https://replica-1.cpis.example.org'
 		FROM generate_series(0, $3 - 1) AS i`, start, end, n, nhs)
 	if err != nil {
 		t.Fatal(err)

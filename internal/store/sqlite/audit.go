@@ -12,11 +12,11 @@ import (
 // auditCols are the columns a cpis.AuditRecord is read from, in scanAudit's order.
 const auditCols = `id, recorded, action, interaction, outcome, actor_kind, actor_user_id, actor_name,
 	actor_role_profile_id, actor_role_code, actor_role_name, actor_org_code, actor_org_name,
-	actor_activities, nhs_number, plan_ids, query, request_id, access, unscheduled, la_codes`
+	actor_activities, nhs_number, plan_ids, query, request_id, access, unscheduled, la_codes, source`
 
 const (
 	sqlInsertAudit = `INSERT INTO audit_events (` + auditCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// audit_events_patient_idx answers this in index order. "? + 0": see
 	// limitOffset.
 	sqlAccessHistory = `SELECT ` + auditCols + ` FROM audit_events
@@ -59,7 +59,7 @@ func auditArgs(r cpis.AuditRecord) ([]any, error) {
 	a := r.Actor
 	return []any{r.ID, micros(r.Recorded), string(r.Action), r.Interaction, r.Outcome,
 		string(a.Kind), a.UserID, a.Name, a.RoleProfileID, a.RoleCode, a.RoleName, a.OrgCode, a.OrgName,
-		acts, string(r.Patient), plans, r.Query, r.RequestID, boolInt(r.Access), boolInt(r.Unscheduled), las}, nil
+		acts, string(r.Patient), plans, r.Query, r.RequestID, boolInt(r.Access), boolInt(r.Unscheduled), las, r.Source}, nil
 }
 
 // jsonList encodes a list as a JSON array, or NULL when it is empty.
@@ -85,7 +85,7 @@ func scanAudit(sc scanner) (cpis.AuditRecord, error) {
 	a := &r.Actor
 	err := sc.Scan(&r.ID, &recorded, &action, &r.Interaction, &r.Outcome,
 		&kind, &a.UserID, &a.Name, &a.RoleProfileID, &a.RoleCode, &a.RoleName, &a.OrgCode, &a.OrgName,
-		&acts, &nhs, &plans, &r.Query, &r.RequestID, &access, &unscheduled, &las)
+		&acts, &nhs, &plans, &r.Query, &r.RequestID, &access, &unscheduled, &las, &r.Source)
 	if err != nil {
 		return r, err
 	}

@@ -41,6 +41,7 @@ func accessRecord(nhs cpis.NHSNumber, userID, orgCode string, when time.Time) cp
 		PlanIDs:     []string{uuid.NewString(), uuid.NewString()},
 		Query:       "/Flag?patient=" + nhs.String() + "&_count=10",
 		RequestID:   uuid.NewString(),
+		Source:      "https://replica-1.cpis.example.org",
 		Access:      true,
 		Unscheduled: true,
 		LACodes:     []string{la(0).Code, la(1).Code},
