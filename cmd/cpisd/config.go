@@ -16,20 +16,20 @@ import (
 // environment and flags, then passed down. Secrets may come from files
 // (the _FILE variants), as container platforms mount them.
 type Config struct {
-	Addr            string     // CPIS_ADDR, --addr: where to listen
-	DataDir         string     // CPIS_DATA_DIR, --data-dir: the SQLite database and the dev signing key
-	DatabaseURL     string     // CPIS_DATABASE_URL or CPIS_DATABASE_URL_FILE: PostgreSQL; empty means SQLite
-	Issuer          string     // CPIS_OIDC_ISSUER: the token issuer; empty means dev mode
-	JWKSURL         string     // CPIS_JWKS_URL: the issuer's keys; empty means OIDC discovery
-	Audience        string     // CPIS_AUDIENCE: the aud tokens must carry
-	BaseURL         string     // CPIS_BASE_URL: the public base URL; default http://<addr>
-	Demo            bool       // CPIS_DEMO=1, --demo: load a few demo plans (dev mode)
-	LogLevel        slog.Level // CPIS_LOG_LEVEL: debug, info, warn, error
+	Addr        string     // CPIS_ADDR, --addr: where to listen
+	DataDir     string     // CPIS_DATA_DIR, --data-dir: the SQLite database and the dev signing key
+	DatabaseURL string     // CPIS_DATABASE_URL or CPIS_DATABASE_URL_FILE: PostgreSQL; empty means SQLite
+	Issuer      string     // CPIS_OIDC_ISSUER: the token issuer; empty means dev mode
+	JWKSURL     string     // CPIS_JWKS_URL: the issuer's keys; empty means OIDC discovery
+	Audience    string     // CPIS_AUDIENCE: the aud tokens must carry
+	BaseURL     string     // CPIS_BASE_URL: the public base URL; default http://<addr>
+	Demo        bool       // CPIS_DEMO=1, --demo: load a few demo plans (dev mode)
+	LogLevel    slog.Level // CPIS_LOG_LEVEL: debug, info, warn, error
 	// AuditRetentionMonths (CPIS_AUDIT_RETENTION_MONTHS) keeps the current
 	// month of AuditEvents and this many before it, dropping older monthly
 	// partitions (PostgreSQL). 0 keeps everything.
 	AuditRetentionMonths int
-	ShutdownTimeout time.Duration
+	ShutdownTimeout      time.Duration
 }
 
 // DevMode reports whether the server is its own token issuer.
