@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"google.golang.org/protobuf/proto"
@@ -35,11 +34,9 @@ func writeJSON(c echo.Context, status int, v any) error {
 // versionHeaders sets ETag and Last-Modified for one version of a plan.
 func versionHeaders(c echo.Context, p cpis.Plan) {
 	h := c.Response().Header()
-	h.Set("ETag", etag(p.Version))
+	h.Set("ETag", fhir.ETag(p.Version))
 	h.Set(echo.HeaderLastModified, p.LastUpdated.UTC().Format(http.TimeFormat))
 }
-
-func etag(v int) string { return `W/"` + strconv.Itoa(v) + `"` }
 
 // parseIfMatch reads a version from If-Match: W/"3", "3" or 3.
 func parseIfMatch(h string) (int, bool) {
@@ -74,6 +71,3 @@ func jsonMedia(ct string) bool {
 	mt = strings.ToLower(strings.TrimSpace(mt))
 	return mt == "application/fhir+json" || mt == "application/json"
 }
-
-// lastModified formats t for the Last-Modified header.
-func lastModified(t time.Time) string { return t.UTC().Format(http.TimeFormat) }
