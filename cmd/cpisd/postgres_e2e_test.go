@@ -2,9 +2,7 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"net/http"
-	"net/http/httptest"
 	"sort"
 	"strconv"
 	"strings"
@@ -15,52 +13,8 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 
-	"github.com/cpis-fhir/cpis/internal/auth"
 	"github.com/cpis-fhir/cpis/internal/store/postgres/pgtest"
 )
-
-// externalIssuer is an OIDC issuer outside the servers, as in production:
-// it publishes discovery and a JWKS over HTTP, and several replicas trust it.
-type externalIssuer struct {
-	URL string
-	dev *auth.DevIssuer
-}
-
-func newExternalIssuer(t testing.TB, now func() time.Time) *externalIssuer {
-	t.Helper()
-	iss := &externalIssuer{}
-	mux := http.NewServeMux()
-	srv := httptest.NewServer(mux)
-	t.Cleanup(srv.Close)
-	dev, err := auth.LoadOrCreateDevIssuer(t.TempDir(), srv.URL, "cpis", now)
-	if err != nil {
-		t.Fatal(err)
-	}
-	mux.HandleFunc("/.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(map[string]string{"issuer": srv.URL, "jwks_uri": srv.URL + "/jwks"})
-	})
-	mux.HandleFunc("/jwks", func(w http.ResponseWriter, r *http.Request) {
-		_ = json.NewEncoder(w).Encode(dev.PublicKeys())
-	})
-	iss.URL, iss.dev = srv.URL, dev
-	return iss
-}
-
-// replica starts a server on PostgreSQL that trusts the external issuer.
-func (iss *externalIssuer) replica(t testing.TB, dbURL string) *testServer {
-	t.Helper()
-	ts := newTestServer(t, func(c *Config) {
-		c.DatabaseURL, c.Issuer, c.Audience = dbURL, iss.URL, "cpis"
-	})
-	ts.mint = func(persona string) string {
-		tok, _, err := iss.dev.Token(persona)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return tok
-	}
-	return ts
-}
 
 // setClocks moves the clocks of several servers together.
 func setClocks(at time.Time, servers ...*testServer) {
@@ -265,3 +219,4 @@ func TestServerRefusesASchemaThatIsBehind(t *testing.T) {
 		t.Fatalf("start on an unmigrated database: %v; want a refusal naming cpisctl migrate", err)
 	}
 }
+
