@@ -53,7 +53,6 @@ func (iss *externalIssuer) replica(t testing.TB, dbURL string) *testServer {
 	return ts
 }
 
-
 // TestOutsideDevModeThereIsNoDevIssuer runs with a configured issuer: the
 // /dev endpoints do not exist, and tokens from that issuer are accepted.
 func TestOutsideDevModeThereIsNoDevIssuer(t *testing.T) {

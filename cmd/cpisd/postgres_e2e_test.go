@@ -219,4 +219,3 @@ func TestServerRefusesASchemaThatIsBehind(t *testing.T) {
 		t.Fatalf("start on an unmigrated database: %v; want a refusal naming cpisctl migrate", err)
 	}
 }
-
