@@ -73,6 +73,18 @@ type Store interface {
 	Close() error
 }
 
+// Importer is offered by stores that can load many plans at once, for
+// migrations from another system and for benchmarks.
+type Importer interface {
+	// ImportPlans stores every plan as its version 1, with the ID and
+	// LastUpdated the caller set, in one transaction: all of them, or none
+	// and an error. It writes no audit record: an import is an operator's
+	// act, recorded by whoever runs it. Invalid if a plan has no ID or fails
+	// cpis.Plan.Validate; Conflict if a plan id is already stored or appears
+	// twice; Unavailable as for Store.
+	ImportPlans(ctx context.Context, plans []cpis.Plan) error
+}
+
 // Order is a sort order of search results by last update.
 type Order int
 
