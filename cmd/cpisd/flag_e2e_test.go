@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -496,5 +497,25 @@ func TestCareTeamNationalShape(t *testing.T) {
 	mustStatus(t, none, http.StatusOK)
 	if n := len(entries(t, none, "CareTeam")); n != 0 {
 		t.Errorf("%d CareTeams for a child with no plan", n)
+	}
+}
+
+// TestDemoPlansLoadOnce starts with --demo twice on one data directory: the
+// demo plans are there, once.
+func TestDemoPlansLoadOnce(t *testing.T) {
+	dir := t.TempDir()
+	demo := func(c *Config) { c.Demo, c.DataDir = true, dir }
+	for round := 1; round <= 2; round++ {
+		ts := newTestServer(t, demo)
+		res := ts.as("ed-clinician", "GET", "/Flag?patient=9990000018", nil)
+		mustStatus(t, res, http.StatusOK)
+		if n := len(entries(t, res, "Flag")); n != 2 {
+			t.Fatalf("start %d: %d demo plans for 9990000018, want 2", round, n)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		if err := ts.srv.shutdown(ctx); err != nil {
+			t.Fatal(err)
+		}
+		cancel()
 	}
 }

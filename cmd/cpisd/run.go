@@ -61,6 +61,8 @@ type server struct {
 	done     chan error // receives Serve's error if it stops on its own
 	stopBg   context.CancelFunc
 	bg       sync.WaitGroup // background maintenance
+	stopOnce sync.Once
+	stopErr  error
 }
 
 // start listens, opens the store, and serves in the background. Tests call
@@ -171,14 +173,17 @@ func (s *server) background(now func() time.Time) {
 }
 
 // shutdown stops accepting requests, lets in-flight ones finish (their audit
-// records included), then closes the recorder and the store.
+// records included), then closes the recorder and the store. Calling it
+// again returns the first call's result.
 func (s *server) shutdown(ctx context.Context) error {
-	err := s.http.Shutdown(ctx)
-	s.stopBg()
-	s.bg.Wait()
-	err = errors.Join(err, s.recorder.Close(), s.store.Close())
-	s.log.Info("stopped")
-	return err
+	s.stopOnce.Do(func() {
+		err := s.http.Shutdown(ctx)
+		s.stopBg()
+		s.bg.Wait()
+		s.stopErr = errors.Join(err, s.recorder.Close(), s.store.Close())
+		s.log.Info("stopped")
+	})
+	return s.stopErr
 }
 
 // openStore opens PostgreSQL when a database URL is configured, and the

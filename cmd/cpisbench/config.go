@@ -1,0 +1,135 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// defaultDatabaseURL is the PostgreSQL server used when neither
+// --database-url nor CPIS_TEST_DATABASE_URL says otherwise, as in the tests.
+const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable"
+
+// config is the whole configuration of one benchmark run, from flags.
+type config struct {
+	stores      []string        // "sqlite", "postgres", in the order run
+	plans       int             // plans in the data set
+	audits      int             // prior AuditEvents in the data set
+	clients     []int           // concurrencies, each a run per store
+	duration    time.Duration   // measured time of one run
+	warmup      time.Duration   // unmeasured time before it (its reads are audited and checked too)
+	databaseURL string          // a PostgreSQL database to connect to; the bench database is made beside it
+	database    string          // the bench database's name; dropped and made afresh
+	dir         string          // where the SQLite database, server logs and scripts go
+	keep        bool            // keep dir and the database, and reuse them when they hold the same data set
+	seed        uint64          // the data set's seed
+	serverEnv   map[string]string // extra environment for the server (GOMAXPROCS, GOGC), passed through
+}
+
+// Limits of the data set: the 999 test range holds about 909,000 valid NHS
+// numbers, and searches need numbers without a plan as well as with one.
+const (
+	maxPlans   = 400_000
+	maxClients = 1024
+)
+
+// databaseName must be a plain identifier: it goes into DROP DATABASE.
+var databaseName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
+
+// parseConfig reads the flags; getenv supplies the defaults that come from
+// the environment.
+func parseConfig(args []string, getenv func(string) string) (config, error) {
+	c := config{serverEnv: map[string]string{}}
+	fs := flag.NewFlagSet("cpisbench", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	stores := fs.String("stores", "sqlite,postgres", "stores to benchmark, in order")
+	clients := fs.String("clients", "8,32,64", "concurrent clients, one run each")
+	fs.IntVar(&c.plans, "plans", 300_000, "plans in the data set")
+	fs.IntVar(&c.audits, "audits", 5_000_000, "prior AuditEvents in the data set")
+	fs.DurationVar(&c.duration, "duration", 20*time.Second, "measured time per store and concurrency")
+	fs.DurationVar(&c.warmup, "warmup", 3*time.Second, "warm-up before each measured run")
+	fs.StringVar(&c.databaseURL, "database-url", or(getenv("CPIS_TEST_DATABASE_URL"), defaultDatabaseURL), "PostgreSQL to benchmark on")
+	fs.StringVar(&c.database, "database-name", "cpis_bench", "name of the benchmark database (dropped and created)")
+	fs.StringVar(&c.dir, "dir", "", "working directory (default: a temporary one; with --keep, $TMPDIR/cpisbench)")
+	fs.BoolVar(&c.keep, "keep", false, "keep the data directory and database, and reuse them on the next run")
+	fs.Uint64Var(&c.seed, "seed", 1, "seed of the data set")
+	if err := fs.Parse(args); err != nil {
+		return c, fmt.Errorf("flags: %w", err)
+	}
+	if fs.NArg() > 0 {
+		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
+	}
+	var err error
+	if c.stores, err = parseStores(*stores); err != nil {
+		return c, err
+	}
+	if c.clients, err = parseClients(*clients); err != nil {
+		return c, err
+	}
+	for _, name := range []string{"GOMAXPROCS", "GOGC", "GOMEMLIMIT"} {
+		if v := getenv(name); v != "" {
+			c.serverEnv[name] = v
+		}
+	}
+	if c.keep && c.dir == "" {
+		c.dir = filepath.Join(os.TempDir(), "cpisbench")
+	}
+	return c, c.validate()
+}
+
+func (c config) validate() error {
+	switch {
+	case c.plans < 20 || c.plans > maxPlans:
+		return fmt.Errorf("--plans must be from 20 to %d", maxPlans)
+	case c.audits < 0:
+		return errors.New("--audits must not be negative")
+	case c.duration < time.Second:
+		return errors.New("--duration must be at least 1s")
+	case c.warmup < 0:
+		return errors.New("--warmup must not be negative")
+	case !databaseName.MatchString(c.database) || c.database == "postgres":
+		return errors.New("--database-name must be a lower-case identifier other than postgres")
+	}
+	return nil
+}
+
+func parseStores(s string) ([]string, error) {
+	var out []string
+	for _, name := range strings.Split(s, ",") {
+		name = strings.TrimSpace(name)
+		if name != "sqlite" && name != "postgres" {
+			return nil, fmt.Errorf("--stores: unknown store %q (sqlite, postgres)", name)
+		}
+		if !slices.Contains(out, name) {
+			out = append(out, name)
+		}
+	}
+	return out, nil
+}
+
+func parseClients(s string) ([]int, error) {
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || n < 1 || n > maxClients {
+			return nil, fmt.Errorf("--clients: %q is not a number of clients from 1 to %d", f, maxClients)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+func or(v, def string) string {
+	if v == "" {
+		return def
+	}
+	return v
+}
