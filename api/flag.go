@@ -110,11 +110,7 @@ func (s *Server) deleteFlag(c echo.Context) error {
 // readFlag returns the current version of a plan (GET /Flag/{id}).
 func (s *Server) readFlag(c echo.Context) error {
 	const op = "api.readFlag"
-	r, err := s.reader(c, op)
-	if err != nil {
-		return err
-	}
-	plan, err := s.visiblePlan(c, r, c.Param("id"), op)
+	r, plan, err := s.readablePlan(c, op)
 	if err != nil {
 		return err
 	}
@@ -127,11 +123,7 @@ func (s *Server) readFlag(c echo.Context) error {
 // vreadFlag returns one version of a plan (GET /Flag/{id}/_history/{vid}).
 func (s *Server) vreadFlag(c echo.Context) error {
 	const op = "api.vreadFlag"
-	r, err := s.reader(c, op)
-	if err != nil {
-		return err
-	}
-	current, err := s.visiblePlan(c, r, c.Param("id"), op)
+	r, current, err := s.readablePlan(c, op)
 	if err != nil {
 		return err
 	}
@@ -155,11 +147,7 @@ func (s *Server) vreadFlag(c echo.Context) error {
 // flagHistory returns every version of a plan (GET /Flag/{id}/_history).
 func (s *Server) flagHistory(c echo.Context) error {
 	const op = "api.flagHistory"
-	r, err := s.reader(c, op)
-	if err != nil {
-		return err
-	}
-	current, err := s.visiblePlan(c, r, c.Param("id"), op)
+	r, current, err := s.readablePlan(c, op)
 	if err != nil {
 		return err
 	}
@@ -227,17 +215,22 @@ func (s *Server) ownPlan(c echo.Context, p *auth.Principal, id, op string) (cpis
 	return current, nil
 }
 
-// visiblePlan returns the current version of plan id if reader r may see it;
-// otherwise NotFound, whether or not it exists.
-func (s *Server) visiblePlan(c echo.Context, r reader, id, op string) (cpis.Plan, error) {
-	plan, err := s.Store.Plan(c.Request().Context(), id)
+// readablePlan returns the caller as a reader and the current version of
+// the plan in the URL, if the caller may see it; otherwise NotFound, whether
+// or not the plan exists.
+func (s *Server) readablePlan(c echo.Context, op string) (reader, cpis.Plan, error) {
+	r, err := s.reader(c, op)
 	if err != nil {
-		return cpis.Plan{}, cpis.E(op, err)
+		return r, cpis.Plan{}, err
+	}
+	plan, err := s.Store.Plan(c.Request().Context(), c.Param("id"))
+	if err != nil {
+		return r, cpis.Plan{}, cpis.E(op, err)
 	}
 	if !r.maySee(plan, s.today()) {
-		return cpis.Plan{}, cpis.E(op, cpis.NotFound, "no plan with this id")
+		return r, cpis.Plan{}, cpis.E(op, cpis.NotFound, "no plan with this id")
 	}
-	return plan, nil
+	return r, plan, nil
 }
 
 // writeFlag writes one plan version with its ETag and Last-Modified.

@@ -79,9 +79,9 @@ type Importer interface {
 	// ImportPlans stores every plan as its version 1, with the ID and
 	// LastUpdated the caller set, in one transaction: all of them, or none
 	// and an error. It writes no audit record: an import is an operator's
-	// act, recorded by whoever runs it. Invalid if a plan has no ID or fails
-	// cpis.Plan.Validate; Conflict if a plan id is already stored or appears
-	// twice; Unavailable as for Store.
+	// act, recorded by whoever runs it. Invalid if a plan has no ID or
+	// LastUpdated, or fails cpis.Plan.Validate; Conflict if a plan id is
+	// already stored or appears twice; Unavailable as for Store.
 	ImportPlans(ctx context.Context, plans []cpis.Plan) error
 }
 
