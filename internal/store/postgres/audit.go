@@ -25,8 +25,9 @@ const AccessHistoryQuery = `SELECT ` + auditColumnList + ` FROM audit_events
 
 // AppendAudit stores recs with one COPY, which PostgreSQL runs as a single
 // statement in its own transaction: all the records or none, one commit, no
-// BEGIN round trip. Measured with BenchmarkAppendAudit and
-// BenchmarkAuditedSearch, COPY and a multi-row INSERT were level within the
+// BEGIN round trip. Measured with the store's append and audited-search
+// benchmarks (since replaced by cmd/cpisbench), COPY and a multi-row INSERT
+// were level within the
 // noise and a pipelined batch of INSERTs was clearly slower; COPY won because
 // a multi-row INSERT is a different statement for every batch size, each
 // prepared and cached on every connection.

@@ -60,9 +60,10 @@ func WithApplicationName(name string) Option { return func(o *options) { o.appNa
 // connection is idle much of the time it is held and a few per core keep the
 // cores busy; many more only add contention inside PostgreSQL. Eight leaves
 // room for cmd/cpisd's four concurrent audit commits without starving
-// searches. On 2 cores shared with other work, BenchmarkAuditedSearch (32
-// clients, 280,000 plans) gave 4,300 to 9,800 audited searches/s with 4, 8 or
-// 16 connections (2,700 under heavy outside load), no size consistently ahead.
+// searches. On 2 cores shared with other work, the store's audited-search
+// benchmark (since replaced by cmd/cpisbench; 32 clients, 280,000 plans)
+// gave 4,300 to 9,800 audited searches/s with 4, 8 or 16 connections (2,700
+// under heavy outside load), no size consistently ahead.
 func defaultMaxConns() int32 { return int32(max(8, 4*runtime.GOMAXPROCS(0))) }
 
 // Open connects to the database at url (a postgres:// URL or a key=value

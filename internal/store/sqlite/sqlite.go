@@ -20,8 +20,8 @@
 // Throughput: every commit waits for an fsync, so audited reads scale with
 // how many records share a commit. AppendAudit commits what it is given as
 // one transaction through one prepared insert; internal/audit is expected to
-// gather the records of concurrent requests into one call
-// (BenchmarkAuditedSearch measures both ways).
+// gather the records of concurrent requests into one call (cmd/cpisbench
+// measures the whole audited read on this store).
 package sqlite
 
 import (
@@ -55,9 +55,10 @@ const (
 	readerBusyMS = "1000"
 )
 
-// readers is the size of the read pool. With BenchmarkAuditedSearch on 2
-// cores, 1, 2 and 4 readers gave the same throughput and 8 less; 4 lets a
-// slow audit query run without holding up health users' searches.
+// readers is the size of the read pool. With the store's audited-search
+// benchmark (since replaced by cmd/cpisbench) on 2 cores, 1, 2 and 4 readers
+// gave the same throughput and 8 less; 4 lets a slow audit query run
+// without holding up health users' searches.
 const readers = 4
 
 // dsn builds a data source name for the modernc driver: the path, then its
@@ -66,7 +67,8 @@ const readers = 4
 // The writer's page cache (64 MiB, from 2) keeps the audit indexes' pages
 // at hand, and checkpoints run every 10,000 WAL pages (from 1,000), so a
 // page that many commits change is copied to the database file once: both
-// measured with BenchmarkAppendAudit, 15-20% less CPU per record.
+// measured with the store's append benchmark (since replaced by
+// cmd/cpisbench), 15-20% less CPU per record.
 func dsn(path string, writer bool) string {
 	if writer {
 		return path + "?_pragma=busy_timeout(" + lockTryMS + ")&_pragma=journal_mode(WAL)&_pragma=synchronous(FULL)&_pragma=foreign_keys(1)" +

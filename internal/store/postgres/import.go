@@ -1,0 +1,71 @@
+package postgres
+
+import (
+	"context"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store"
+)
+
+var _ store.Importer = (*Store)(nil)
+
+// importColumns are the columns ImportPlans copies into both plans and
+// plan_versions, in planArgs order; plan_versions.request_id stays NULL.
+var importColumns = append(splitColumns(planColumns), "display_until")
+
+// splitColumns turns a column list as written in SQL into names.
+func splitColumns(list string) []string {
+	cols := strings.Split(list, ",")
+	for i, c := range cols {
+		cols[i] = strings.TrimSpace(c)
+	}
+	return cols
+}
+
+// ImportPlans stores plans as version 1 each with two COPYs, into
+// plan_versions and plans, in one transaction.
+func (s *Store) ImportPlans(ctx context.Context, plans []cpis.Plan) error {
+	const op = "postgres.ImportPlans"
+	if err := checkImport(op, plans); err != nil {
+		return err
+	}
+	if len(plans) == 0 {
+		return nil
+	}
+	rows := func() pgx.CopyFromSource {
+		return pgx.CopyFromSlice(len(plans), func(i int) ([]any, error) {
+			p := plans[i]
+			p.Version = 1
+			return planArgs(p), nil
+		})
+	}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, table := range []string{"plan_versions", "plans"} {
+			if _, err := tx.CopyFrom(ctx, pgx.Identifier{table}, importColumns, rows()); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if uniqueViolation(err, versionsPKey) {
+		return cpis.E(op, cpis.Conflict, "a plan with this id already exists")
+	}
+	return dbError(op, err)
+}
+
+// checkImport refuses an import with a plan the service would not store:
+// one without an id or time of update, or breaking a rule of the SOP.
+func checkImport(op string, plans []cpis.Plan) error {
+	for _, p := range plans {
+		if p.ID == "" || p.LastUpdated.IsZero() {
+			return cpis.E(op, cpis.Invalid, "every imported plan needs an id and a last-updated time")
+		}
+		if err := p.Validate(); err != nil {
+			return cpis.E(op, cpis.Invalid, "an imported plan breaks a rule", err)
+		}
+	}
+	return nil
+}
