@@ -5,7 +5,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -20,18 +19,20 @@ const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres?sslmode=
 
 // config is the whole configuration of one benchmark run, from flags.
 type config struct {
-	stores      []string        // "sqlite", "postgres", in the order run
-	plans       int             // plans in the data set
-	audits      int             // prior AuditEvents in the data set
-	clients     []int           // concurrencies, each a run per store
-	duration    time.Duration   // measured time of one run
-	warmup      time.Duration   // unmeasured time before it (its reads are audited and checked too)
-	databaseURL string          // a PostgreSQL database to connect to; the bench database is made beside it
-	database    string          // the bench database's name; dropped and made afresh
-	dir         string          // where the SQLite database, server logs and scripts go
-	keep        bool            // keep dir and the database, and reuse them when they hold the same data set
-	seed        uint64          // the data set's seed
-	serverEnv   map[string]string // extra environment for the server (GOMAXPROCS, GOGC), passed through
+	stores      []string          // "sqlite", "postgres", in the order run
+	plans       int               // plans in the data set
+	audits      int               // prior AuditEvents in the data set
+	clients     []int             // concurrencies, each a run per store
+	duration    time.Duration     // measured time of one run
+	warmup      time.Duration     // unmeasured time before it (its reads are audited and checked too)
+	databaseURL string            // a PostgreSQL database to connect to; the bench database is made beside it
+	database    string            // the bench database's name; dropped and made afresh
+	dir         string            // where the SQLite database, server logs and scripts go
+	keep        bool              // keep dir and the database, and reuse them when they hold the same data set
+	seed        uint64            // the data set's seed
+	profile     string            // if set, a directory for CPU profiles of the server, one per run
+	pgbench     bool              // measure PostgreSQL alone with pgbench, when PostgreSQL is benchmarked
+	serverEnv   map[string]string // extra environment for the server (GOMAXPROCS, GOGC ...), passed through
 }
 
 // Limits of the data set: the 999 test range holds about 909,000 valid NHS
@@ -61,6 +62,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.dir, "dir", "", "working directory (default: a temporary one; with --keep, $TMPDIR/cpisbench)")
 	fs.BoolVar(&c.keep, "keep", false, "keep the data directory and database, and reuse them on the next run")
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the data set")
+	fs.StringVar(&c.profile, "profile", "", "write a CPU profile of the server for each run into this directory")
+	fs.BoolVar(&c.pgbench, "pgbench", true, "measure PostgreSQL alone with pgbench (when postgres is among --stores)")
 	if err := fs.Parse(args); err != nil {
 		return c, fmt.Errorf("flags: %w", err)
 	}
@@ -74,13 +77,13 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	if c.clients, err = parseClients(*clients); err != nil {
 		return c, err
 	}
-	for _, name := range []string{"GOMAXPROCS", "GOGC", "GOMEMLIMIT"} {
+	for _, name := range []string{"GOMAXPROCS", "GOGC", "GOMEMLIMIT", "CPIS_LOG_LEVEL"} {
 		if v := getenv(name); v != "" {
 			c.serverEnv[name] = v
 		}
 	}
 	if c.keep && c.dir == "" {
-		c.dir = filepath.Join(os.TempDir(), "cpisbench")
+		c.dir = filepath.Join(or(getenv("TMPDIR"), "/tmp"), "cpisbench")
 	}
 	return c, c.validate()
 }

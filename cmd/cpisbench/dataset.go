@@ -18,7 +18,8 @@ type la struct {
 }
 
 // dataset is the benchmark's world: local authorities, plans, and the NHS
-// numbers searches are made for. It is deterministic for a seed and a day.
+// numbers searches are made for. It is deterministic for a seed and a day:
+// only the plans' times of last update depend on the time of day.
 type dataset struct {
 	seed     uint64
 	now      time.Time
@@ -87,7 +88,7 @@ func (d *dataset) person(r *rand.Rand, ids *idSource, nhs cpis.NHSNumber, room i
 	plans := []cpis.Plan{d.finish(r, ids, p, nhs, l)}
 	if room > 1 && r.Float64() < shareTwoPlans {
 		other := map[cpis.PlanType]cpis.PlanType{cpis.CLA: cpis.CPP, cpis.CPP: cpis.CLA}[typ]
-		if q, ok := d.earlier(r, other, p.BirthDate); ok {
+		if q, ok := d.second(r, other, p.BirthDate, r.Float64() < shareActive); ok {
 			plans = append(plans, d.finish(r, ids, q, nhs, l))
 		}
 	}
@@ -125,18 +126,24 @@ func (d *dataset) unborn(r *rand.Rand, active bool) cpis.Plan {
 	return cpis.Plan{Type: cpis.UCPP, Start: fromDay(start), End: fromDay(end)}
 }
 
-// earlier is a second plan of a child born on birth, ended within the last
-// 364 days and before the child turned 18; ok is false if no such plan fits
-// (a child born yesterday).
-func (d *dataset) earlier(r *rand.Rand, typ cpis.PlanType, birth cpis.Date) (cpis.Plan, bool) {
-	t, b := dayNum(d.today), dayNum(birth)
-	lo := max(b, t-cpis.ChildPlanDisplayDays)
-	hi := min(t-1, dayNum(birth.AddYears(18)))
-	if lo > hi {
-		return cpis.Plan{}, false
+// second is another plan of a child born on birth: active today or ended
+// within the last 364 days, and not ending after the 18th birthday; ok is
+// false if no such plan fits (a child born today, or who has just turned
+// 18 and whose plans have ended).
+func (d *dataset) second(r *rand.Rand, typ cpis.PlanType, birth cpis.Date, active bool) (cpis.Plan, bool) {
+	t, b, adult := dayNum(d.today), dayNum(birth), dayNum(birth.AddYears(18))
+	var start, end int
+	if active && adult >= t {
+		start = max(b, t-r.IntN(longestPlanDay+1))
+		end = min(adult, t+r.IntN(731))
+	} else {
+		lo, hi := max(b, t-cpis.ChildPlanDisplayDays), min(t-1, adult)
+		if lo > hi {
+			return cpis.Plan{}, false
+		}
+		end = lo + r.IntN(hi-lo+1)
+		start = max(b, end-14-r.IntN(longestPlanDay))
 	}
-	end := lo + r.IntN(hi-lo+1)
-	start := max(b, end-14-r.IntN(longestPlanDay))
 	return cpis.Plan{Type: typ, Start: fromDay(start), End: fromDay(end), BirthDate: birth}, true
 }
 
@@ -145,8 +152,11 @@ func (d *dataset) earlier(r *rand.Rand, typ cpis.PlanType, birth cpis.Date) (cpi
 func (d *dataset) finish(r *rand.Rand, ids *idSource, p cpis.Plan, nhs cpis.NHSNumber, l la) cpis.Plan {
 	p.ID, p.NHSNumber, p.LA = ids.next(), nhs, l.LocalAuthority
 	p.EmergencyPhone, p.OfficePhone = l.emergency, l.office
+	// A fraction, not Int64N(span): the span depends on the time of day, and
+	// Int64N draws a varying number of values, which would make every plan
+	// after this one differ between two runs on the same day.
 	from := p.Start.Start()
-	p.LastUpdated = from.Add(time.Duration(r.Int64N(int64(d.now.Sub(from)) + 1))).UTC().Truncate(time.Microsecond)
+	p.LastUpdated = from.Add(time.Duration(r.Float64() * float64(d.now.Sub(from)))).UTC().Truncate(time.Microsecond)
 	return p
 }
 
@@ -185,22 +195,36 @@ func (d *dataset) pickLA(r *rand.Rand) la {
 }
 
 // testNHSNumbers are all the valid NHS numbers of the 999 test range, in
-// order: candidates 999000000..999999999 with their check digit, keeping
-// those cpis.ParseNHSNumber accepts (a check value of 10 has none).
+// order: each candidate 999000000..999999999 with its check digit, kept if
+// cpis.ParseNHSNumber accepts it (no check digit exists for a check value
+// of 10). The digits are counted up in place: formatting a million numbers
+// would cost more than the rest of the data set.
 func testNHSNumbers() []cpis.NHSNumber {
 	out := make([]cpis.NHSNumber, 0, 910_000)
-	for n := 999_000_000; n <= 999_999_999; n++ {
-		nine := fmt.Sprint(n)
+	digits := []byte("9990000000")
+	for range 1_000_000 {
 		sum := 0
 		for i := range 9 {
-			sum += int(nine[i]-'0') * (10 - i)
+			sum += int(digits[i]-'0') * (10 - i)
 		}
-		check := (11 - sum%11) % 11 // 10: no valid number, and the parse says so
-		if nhs, err := cpis.ParseNHSNumber(fmt.Sprintf("%s%d", nine, check%10)); err == nil {
+		digits[9] = byte('0' + (11-sum%11)%11%10)
+		if nhs, err := cpis.ParseNHSNumber(string(digits)); err == nil {
 			out = append(out, nhs)
 		}
+		increment(digits[3:9]) // the six digits after 999
 	}
 	return out
+}
+
+// increment adds one to the decimal number in digits, wrapping at the top.
+func increment(digits []byte) {
+	for i := len(digits) - 1; i >= 0; i-- {
+		if digits[i] < '9' {
+			digits[i]++
+			return
+		}
+		digits[i] = '0'
+	}
 }
 
 // dayNum is d as days since 1970-01-01, for arithmetic on dates.

@@ -39,11 +39,16 @@ type step struct {
 	took time.Duration
 }
 
+// generator is the version of the data set's generator: a change to it
+// that changes the data set must change this, so that kept databases of the
+// old one are not reused.
+const generator = 2
+
 // signature names a data set, so that a kept database is reused only for
-// the same one: the same sizes and seed, made on the same day (dates are
-// relative to it).
+// the same one: the same generator, sizes and seed, made on the same day
+// (dates are relative to it).
 func signature(cfg config, d *dataset) string {
-	return fmt.Sprintf("cpisbench plans=%d audits=%d seed=%d day=%s", len(d.plans), cfg.audits, d.seed, d.today)
+	return fmt.Sprintf("cpisbench v%d plans=%d audits=%d seed=%d day=%s", generator, len(d.plans), cfg.audits, d.seed, d.today)
 }
 
 // timed runs f and records how long it took.
@@ -97,11 +102,14 @@ func (l *loaded) fillSQLite(ctx context.Context, cfg config, d *dataset, path st
 	return errors.Join(err, st.Close())
 }
 
-// fill imports the plans and appends the prior audit trail.
-func fill(ctx context.Context, steps *[]step, st interface {
-	store.Importer
+// importer is a store that can also import plans in bulk: both stores.
+type importer interface {
 	store.Store
-}, cfg config, d *dataset, progress io.Writer) error {
+	store.Importer
+}
+
+// fill imports the plans and appends the prior audit trail.
+func fill(ctx context.Context, steps *[]step, st importer, cfg config, d *dataset, progress io.Writer) error {
 	fmt.Fprintf(progress, "importing %d plans\n", len(d.plans))
 	if err := timed(steps, "plans", len(d.plans), func() error { return st.ImportPlans(ctx, d.plans) }); err != nil {
 		return err

@@ -47,6 +47,7 @@ func buildServer(ctx context.Context, dir string) (string, error) {
 type server struct {
 	cmd     *exec.Cmd
 	url     string
+	pprof   string // host:port of its profile listener; empty if it has none
 	logPath string
 	exited  chan struct{} // closed when the process has been waited for
 	waitErr error
@@ -55,10 +56,17 @@ type server struct {
 // startServer runs bin in dev mode (its own token issuer) on a free
 // loopback port, on the given store, logging to logPath, and waits until
 // it is ready.
-func startServer(ctx context.Context, bin string, l *loaded, extraEnv map[string]string, logPath string) (*server, error) {
+func startServer(ctx context.Context, bin string, l *loaded, extraEnv map[string]string, profile bool, logPath string) (*server, error) {
 	addr, err := freeAddr()
 	if err != nil {
 		return nil, err
+	}
+	var pprofAddr string
+	if profile {
+		if pprofAddr, err = freeAddr(); err != nil {
+			return nil, err
+		}
+		extraEnv = withEnv(extraEnv, "CPIS_PPROF_ADDR", pprofAddr)
 	}
 	logFile, err := os.Create(logPath)
 	if err != nil {
@@ -71,7 +79,7 @@ func startServer(ctx context.Context, bin string, l *loaded, extraEnv map[string
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("starting cpisd: %w", err)
 	}
-	s := &server{cmd: cmd, url: "http://" + addr, logPath: logPath, exited: make(chan struct{})}
+	s := &server{cmd: cmd, url: "http://" + addr, pprof: pprofAddr, logPath: logPath, exited: make(chan struct{})}
 	go func() {
 		s.waitErr = cmd.Wait()
 		close(s.exited)
@@ -94,6 +102,15 @@ func serverEnv(addr string, l *loaded, extra map[string]string) []string {
 		env = append(env, k+"="+v)
 	}
 	return env
+}
+
+// withEnv is env with one more variable, leaving env unchanged.
+func withEnv(env map[string]string, k, v string) map[string]string {
+	out := map[string]string{k: v}
+	for k, v := range env {
+		out[k] = v
+	}
+	return out
 }
 
 // freeAddr finds a loopback port nothing listens on.

@@ -29,7 +29,11 @@ type Config struct {
 	// month of AuditEvents and this many before it, dropping older monthly
 	// partitions (PostgreSQL). 0 keeps everything.
 	AuditRetentionMonths int
-	ShutdownTimeout      time.Duration
+	// PprofAddr (CPIS_PPROF_ADDR) serves net/http/pprof on this loopback
+	// address, apart from the API, for profiling under load. Empty, the
+	// default, serves no profiles.
+	PprofAddr       string
+	ShutdownTimeout time.Duration
 }
 
 // DevMode reports whether the server is its own token issuer.
@@ -45,6 +49,7 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		Audience:        getenv("CPIS_AUDIENCE"),
 		BaseURL:         strings.TrimRight(getenv("CPIS_BASE_URL"), "/"),
 		Demo:            truthy(getenv("CPIS_DEMO")),
+		PprofAddr:       getenv("CPIS_PPROF_ADDR"),
 		ShutdownTimeout: 20 * time.Second,
 	}
 	var err error
@@ -73,6 +78,11 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 }
 
 func (c *Config) validate() error {
+	if c.PprofAddr != "" {
+		if err := checkPprofAddr(c.PprofAddr); err != nil {
+			return err
+		}
+	}
 	if c.DevMode() {
 		c.Audience = or(c.Audience, "cpis")
 		return nil

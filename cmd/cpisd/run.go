@@ -163,6 +163,9 @@ func (s *server) identity(ctx context.Context, deps *api.Deps, now func() time.T
 func (s *server) background(now func() time.Time) {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBg = cancel
+	if s.cfg.PprofAddr != "" {
+		s.bg.Go(func() { s.pprof(ctx) })
+	}
 	if p, ok := s.store.(auditPartitions); ok {
 		s.bg.Add(1)
 		go func() {

@@ -1,0 +1,311 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store/postgres/pgtest"
+)
+
+// smokeArgs is a run small enough for a test: the whole pipeline (data
+// set, load, server, tokens, load generator, audit check, pgbench, report)
+// in seconds. The prior audit trail is small because under the race
+// detector the embedded SQLite driver loads about 1,300 records a second.
+var smokeArgs = []string{"--plans", "2000", "--audits", "5000", "--duration", "2s", "--warmup", "500ms", "--clients", "4,16"}
+
+// auditLine is the report's audit check of one run.
+var auditLine = regexp.MustCompile(`(?m)^  audit, (\d+) clients: (\d+) written, (\d+) reads served: (\w+)$`)
+
+// TestSmokeRun runs the benchmark end to end on each store and checks the
+// report: a row per concurrency, and AuditEvents written equal to reads
+// served, read from the report's own figures.
+func TestSmokeRun(t *testing.T) {
+	tests := []struct {
+		store string
+		args  func(t *testing.T) []string
+	}{
+		{"sqlite", func(t *testing.T) []string { return nil }},
+		{"postgres", func(t *testing.T) []string {
+			pgtest.URL(t) // skips, or fails with CI=true, when PostgreSQL does not answer
+			base := or(os.Getenv("CPIS_TEST_DATABASE_URL"), pgtest.DefaultURL)
+			return []string{"--database-url", base, "--database-name", "cpisbench_test_" + randomHex(t)}
+		}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.store, func(t *testing.T) {
+			args := append([]string{"--stores", tt.store, "--dir", t.TempDir()}, smokeArgs...)
+			args = append(args, tt.args(t)...)
+			var out bytes.Buffer
+			if err := run(t.Context(), args, func(string) string { return "" }, &out); err != nil {
+				t.Fatalf("run: %v\n%s", err, out.String())
+			}
+			report := out.String()
+			t.Log(report)
+			checkAudit(t, report, []int{4, 16})
+			for _, want := range []string{"\n      4 | ", "\n     16 | ", "exit status after SIGTERM: 0", "0 wrong answers"} {
+				if !strings.Contains(report, want) {
+					t.Errorf("the report lacks %q:\n%s", want, report)
+				}
+			}
+			if _, err := findPgbench(); tt.store == "postgres" && err == nil && !strings.Contains(report, "clients |     tps |") {
+				t.Errorf("pgbench is installed but the report has no pgbench table:\n%s", report)
+			}
+		})
+	}
+}
+
+// checkAudit finds the audit line of each concurrency and checks its
+// figures, not just its verdict.
+func checkAudit(t *testing.T, report string, clients []int) {
+	t.Helper()
+	lines := auditLine.FindAllStringSubmatch(report, -1)
+	if len(lines) != len(clients) {
+		t.Fatalf("%d audit lines, want %d:\n%s", len(lines), len(clients), report)
+	}
+	for i, m := range lines {
+		n, written, served := atoi(t, m[1]), atoi(t, m[2]), atoi(t, m[3])
+		if n != clients[i] || written == 0 || written != served || m[4] != "equal" {
+			t.Errorf("audit line %q: want %d clients, written = served > 0, equal", m[0], clients[i])
+		}
+	}
+}
+
+func atoi(t *testing.T, s string) int {
+	t.Helper()
+	n, err := strconv.Atoi(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return n
+}
+
+func randomHex(t *testing.T) string {
+	b := make([]byte, 6)
+	if _, err := rand.Read(b); err != nil {
+		t.Fatal(err)
+	}
+	return hex.EncodeToString(b)
+}
+
+// TestDataset checks the data set's proportions and rules, and that a seed
+// makes the same data set every time.
+func TestDataset(t *testing.T) {
+	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC) // the day after 28 February in a common year
+	d, err := newDataset(7, 20_000, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(d.plans) != 20_000 {
+		t.Fatalf("%d plans, want 20000", len(d.plans))
+	}
+	counts := map[string]int{}
+	las := map[string]bool{}
+	for i, p := range d.plans {
+		counts[string(p.Type)]++
+		if p.StatusOn(d.today) == cpis.Active {
+			counts["active"]++
+		}
+		if i > 0 && d.plans[i-1].NHSNumber == p.NHSNumber {
+			counts["second"]++
+		}
+		if !p.VisibleToHealth(d.today) || p.LastUpdated.After(now) || p.Start.After(d.today) {
+			t.Fatalf("plan %d is not visible today, or is from the future: %+v", i, p)
+		}
+		las[p.LA.Code] = true
+	}
+	t.Logf("counts %v over %d LAs", counts, len(las))
+	tests := []struct {
+		what     string
+		got      int
+		min, max int
+	}{
+		{"CLA", counts["CLA"], 10_400, 11_200},
+		{"CPP", counts["CPP"], 7_900, 8_700},
+		{"UCPP", counts["UCPP"], 750, 1_100},
+		{"active", counts["active"], 9_600, 10_400},
+		{"second plans of a child", counts["second"], 1_500, 2_100}, // 10% of 19,000 children
+		{"LAs with plans", len(las), numLAs, numLAs},
+	}
+	for _, tt := range tests {
+		t.Run(tt.what, func(t *testing.T) {
+			if tt.got < tt.min || tt.got > tt.max {
+				t.Errorf("%d, want %d to %d", tt.got, tt.min, tt.max)
+			}
+		})
+	}
+	again, err := newDataset(7, 20_000, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(d.plans, again.plans); diff != "" {
+		t.Errorf("the same seed made another data set (-first +second):\n%s", diff)
+	}
+	// Later the same day: the same plans, but for their times of update (a
+	// kept database is reused on the day it was made).
+	later, err := newDataset(7, 20_000, now.Add(7*time.Hour+time.Second/3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(d.plans, later.plans, cmpopts.IgnoreFields(cpis.Plan{}, "LastUpdated")); diff != "" {
+		t.Errorf("a data set made later the same day differs (-first +later):\n%s", diff)
+	}
+}
+
+// TestAuditBatches checks the prior audit trail: in time order over the
+// last year, the same for a seed, accesses naming the plans they showed.
+func TestAuditBatches(t *testing.T) {
+	now := time.Date(2026, 6, 15, 9, 0, 0, 0, time.UTC)
+	d, err := newDataset(3, 1_000, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	who := actors()
+	const n = 2*auditBatch + 17
+	var all []cpis.AuditRecord
+	for b := range 3 {
+		all = append(all, d.auditBatchOf(b, n, who)...)
+	}
+	if len(all) != n {
+		t.Fatalf("%d records, want %d", len(all), n)
+	}
+	access := 0
+	for i, r := range all {
+		if i > 0 && r.Recorded.Before(all[i-1].Recorded) {
+			t.Fatalf("record %d is older than the one before", i)
+		}
+		if r.Recorded.Before(now.Add(-auditHistory)) || r.Recorded.After(now) {
+			t.Fatalf("record %d recorded %v, outside the last year", i, r.Recorded)
+		}
+		if r.Access != (len(r.PlanIDs) > 0) || r.Unscheduled && !r.Access || r.ID == "" || r.Patient == "" {
+			t.Fatalf("record %d is inconsistent: %+v", i, r)
+		}
+		access += int(b2i(r.Access))
+	}
+	if share := float64(access) / n; share < 0.83 || share > 0.87 {
+		t.Errorf("%.3f of records are accesses, want about %.2f", share, shareAccess)
+	}
+	if diff := cmp.Diff(all[:auditBatch], d.auditBatchOf(0, n, who)); diff != "" {
+		t.Errorf("batch 0 differs on a second making (-first +second):\n%s", diff)
+	}
+}
+
+func TestParsePgbench(t *testing.T) {
+	out := []byte(`pgbench (15.20 (Debian 15.20-0+deb12u1))
+transaction type: /tmp/x/pgbench.sql
+query mode: prepared
+number of clients: 32
+number of threads: 2
+number of transactions actually processed: 72500
+number of failed transactions: 3 (0.004%)
+latency average = 8.830 ms
+initial connection time = 35.093 ms
+tps = 3625.004 (without initial connection time)
+`)
+	got, err := parsePgbench(32, out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(pgbenchRun{clients: 32, tps: 3625.004, latency: 8.83, failed: 3}, got, cmp.AllowUnexported(pgbenchRun{})); diff != "" {
+		t.Errorf("parsePgbench (-want +got):\n%s", diff)
+	}
+	if _, err := parsePgbench(32, []byte("pgbench: error: connection refused\n")); err == nil {
+		t.Error("parsePgbench accepted output without figures")
+	}
+}
+
+func TestPercentile(t *testing.T) {
+	l := &load{}
+	for i := 1; i <= 200; i++ {
+		l.latencies = append(l.latencies, time.Duration(i)*time.Millisecond)
+	}
+	tests := []struct {
+		q    float64
+		want float64
+	}{{0.5, 100}, {0.95, 190}, {0.99, 198}, {1, 200}, {0, 1}}
+	for _, tt := range tests {
+		if got := l.percentile(tt.q); got != tt.want {
+			t.Errorf("percentile(%v) = %v ms, want %v", tt.q, got, tt.want)
+		}
+	}
+}
+
+func TestParseConfig(t *testing.T) {
+	tests := []struct {
+		name string
+		args []string
+		ok   bool
+	}{
+		{"defaults", nil, true},
+		{"smoke", smokeArgs, true},
+		{"unknown store", []string{"--stores", "mysql"}, false},
+		{"no clients", []string{"--clients", "0"}, false},
+		{"too many plans", []string{"--plans", "500000"}, false},
+		{"short duration", []string{"--duration", "10ms"}, false},
+		{"database name with a quote", []string{"--database-name", "x'; DROP"}, false},
+		{"the maintenance database", []string{"--database-name", "postgres"}, false},
+		{"stray argument", []string{"now"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := parseConfig(tt.args, func(string) string { return "" })
+			if (err == nil) != tt.ok {
+				t.Errorf("parseConfig(%q) error = %v, want ok %v", tt.args, err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestWithDatabase(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "postgres://postgres@127.0.0.1:5432/cpis_bench?sslmode=disable"},
+		{"postgresql://u:p@db/x", "postgresql://u:p@db/cpis_bench"},
+		{"host=127.0.0.1 user=postgres", "host=127.0.0.1 user=postgres dbname=cpis_bench"},
+	}
+	for _, tt := range tests {
+		if got, err := withDatabase(tt.in, "cpis_bench"); err != nil || got != tt.want {
+			t.Errorf("withDatabase(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+func TestThousands(t *testing.T) {
+	for n, want := range map[int]string{0: "0", 999: "999", 1000: "1,000", 300000: "300,000", 5000000: "5,000,000", -1234: "-1,234"} {
+		if got := thousands(n); got != want {
+			t.Errorf("thousands(%d) = %q, want %q", n, got, want)
+		}
+	}
+}
+
+func TestTestNHSNumbers(t *testing.T) {
+	all := testNHSNumbers()
+	// 1,000,000 candidates, of which those whose check value is 10 have no
+	// valid number: about one in eleven.
+	if len(all) < 900_000 || len(all) > 920_000 {
+		t.Fatalf("%d numbers, want about 909,000", len(all))
+	}
+	for _, known := range []cpis.NHSNumber{"9990276579"} { // CPIS.md's valid test number
+		if _, found := slices.BinarySearch(all, known); !found {
+			t.Errorf("%s is missing", known)
+		}
+	}
+	if !slices.IsSorted(all) || all[0][:3] != "999" || all[len(all)-1][:9] != "999999999" && all[len(all)-1][:6] != "999999" {
+		t.Errorf("not the 999 range in order: first %s, last %s", all[0], all[len(all)-1])
+	}
+	for i := 1; i < len(all); i++ {
+		if all[i] == all[i-1] {
+			t.Fatalf("%s twice", all[i])
+		}
+	}
+}
