@@ -65,7 +65,10 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.StringVar(&c.profile, "profile", "", "write a CPU profile of the server for each run into this directory")
 	fs.BoolVar(&c.pgbench, "pgbench", true, "measure PostgreSQL alone with pgbench (when postgres is among --stores)")
 	if err := fs.Parse(args); err != nil {
-		return c, fmt.Errorf("flags: %w", err)
+		var usage strings.Builder
+		fs.SetOutput(&usage)
+		fs.PrintDefaults()
+		return c, fmt.Errorf("flags: %w\n%s", err, usage.String())
 	}
 	if fs.NArg() > 0 {
 		return c, fmt.Errorf("unexpected arguments %q", fs.Args())
