@@ -139,6 +139,9 @@ func pgbenchAll(ctx context.Context, cfg config, d *dataset, dbURL string, progr
 	}
 	fmt.Fprintf(progress, "pgbench: filling bench_lookup (%d rows)\n", planOneIn*len(d.plans))
 	rows, err := prepareLookup(ctx, dbURL, d)
+	if err == nil {
+		err = settle(ctx, dbURL)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bench_lookup: %w", err)
 	}

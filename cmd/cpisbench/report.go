@@ -138,6 +138,7 @@ func (r *report) printStore(w io.Writer, s *storeResult) {
 		fmt.Fprintf(w, "  audit, %d clients: %d written, %d reads served: %s\n", run.clients, run.written, run.served, check)
 		fmt.Fprintf(w, "  reads, %d clients: %d served (%.1f%% found plans), %d wrong answers, %d warm-up errors%s\n",
 			run.clients, run.served, pct(int(run.found), float64(run.served)), run.wrong, run.warmErrors, errorKinds(run.errKinds))
+		fmt.Fprintf(w, "  cpu, %d clients: %s; server CPU per read %d µs\n", run.clients, run.cpu, run.cpuPerRead().Microseconds())
 	}
 	exit := "0"
 	if s.exit != nil {

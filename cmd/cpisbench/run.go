@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"time"
 )
@@ -90,8 +91,18 @@ type storeResult struct {
 // storeRun is one concurrency on one store.
 type storeRun struct {
 	*load
-	peakRSS float64 // MiB
-	written int64   // AuditEvents added during the run, warm-up included
+	peakRSS   float64       // MiB
+	written   int64         // AuditEvents added during the run, warm-up included
+	cpu       cpuUse        // over the run, warm-up included
+	serverCPU time.Duration // the server's CPU time over the run
+}
+
+// cpuPerRead is the server's CPU time per read served.
+func (r storeRun) cpuPerRead() time.Duration {
+	if r.served == 0 {
+		return 0
+	}
+	return r.serverCPU / time.Duration(r.served)
 }
 
 // auditEqual reports whether every read served left exactly one AuditEvent.
@@ -153,7 +164,9 @@ func measure(ctx context.Context, cfg config, d *dataset, srv *server, l *loaded
 		path := filepath.Join(cfg.profile, fmt.Sprintf("cpu-%s-%d.pprof", l.name, n))
 		prof = profileRun(ctx, srv.pprof, path, cfg.warmup, cfg.duration)
 	}
+	cpu0 := sampleCPU(srv.pid())
 	ld := drive(ctx, srv.url, tokens, d, n, cfg.warmup, cfg.duration)
+	cpu1 := sampleCPU(srv.pid())
 	peak := rss.finish()
 	if err := prof.wait(); err != nil {
 		return storeRun{}, fmt.Errorf("CPU profile: %w", err)
@@ -165,7 +178,8 @@ func measure(ctx context.Context, cfg config, d *dataset, srv *server, l *loaded
 	if err != nil {
 		return storeRun{}, fmt.Errorf("counting AuditEvents: %w", err)
 	}
-	return storeRun{load: ld, peakRSS: peak, written: after - before}, nil
+	return storeRun{load: ld, peakRSS: peak, written: after - before,
+		cpu: cpuBetween(cpu0, cpu1, runtime.NumCPU()), serverCPU: cpu1.server - cpu0.server}, nil
 }
 
 // store returns the result of the named store, if it was measured.
