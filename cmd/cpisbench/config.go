@@ -45,6 +45,12 @@ const (
 // databaseName must be a plain identifier: it goes into DROP DATABASE.
 var databaseName = regexp.MustCompile(`^[a-z_][a-z0-9_]{0,62}$`)
 
+// helpRequested is parseConfig's answer to -h or --help: the flags' usage,
+// which run prints as its output, not as an error.
+type helpRequested struct{ usage string }
+
+func (h helpRequested) Error() string { return "help requested" }
+
 // parseConfig reads the flags; getenv supplies the defaults that come from
 // the environment.
 func parseConfig(args []string, getenv func(string) string) (config, error) {
@@ -68,6 +74,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		var usage strings.Builder
 		fs.SetOutput(&usage)
 		fs.PrintDefaults()
+		if errors.Is(err, flag.ErrHelp) {
+			return c, helpRequested{usage.String()}
+		}
 		return c, fmt.Errorf("flags: %w\n%s", err, usage.String())
 	}
 	if fs.NArg() > 0 {

@@ -309,3 +309,17 @@ func TestTestNHSNumbers(t *testing.T) {
 		}
 	}
 }
+
+// TestHelp: --help prints the flags and is not an error.
+func TestHelp(t *testing.T) {
+	var out bytes.Buffer
+	if err := run(t.Context(), []string{"--help"}, func(string) string { return "" }, &out); err != nil {
+		t.Fatalf("run --help: %v", err)
+	}
+	if !strings.Contains(out.String(), "-clients") {
+		t.Errorf("--help printed no flags:\n%s", out.String())
+	}
+	if err := run(t.Context(), []string{"--no-such-flag"}, func(string) string { return "" }, &out); err == nil {
+		t.Error("an unknown flag was accepted")
+	}
+}

@@ -18,6 +18,10 @@ import (
 // that did not exit cleanly.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := parseConfig(args, getenv)
+	if h, ok := errors.AsType[helpRequested](err); ok {
+		_, err := fmt.Fprint(stdout, "usage: cpisbench [flags]\n", h.usage)
+		return err
+	}
 	if err != nil {
 		return err
 	}
