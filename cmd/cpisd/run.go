@@ -106,7 +106,7 @@ func start(ctx context.Context, cfg Config, logOut io.Writer, now func() time.Ti
 func (s *server) build(ctx context.Context, now func() time.Time) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
-	s.recorder = audit.NewRecorder(s.store, audit.Options{Registerer: reg, Logger: s.log, Writers: writers(s.cfg)})
+	s.recorder = audit.NewRecorder(s.store, audit.Options{Registerer: reg, Logger: s.log})
 	deps := api.Deps{
 		Store: s.store, Audit: s.recorder, Now: now, NewID: uuid.NewString, Logger: s.log,
 		Registry: reg, BaseURL: s.URL, Version: version,
@@ -214,13 +214,4 @@ func storeKind(cfg Config) string {
 		return "postgres"
 	}
 	return "sqlite"
-}
-
-// writers is how many audit batches may commit at once: SQLite has one
-// writer; PostgreSQL gains from overlapping commits.
-func writers(cfg Config) int {
-	if cfg.DatabaseURL != "" {
-		return 4
-	}
-	return 1
 }

@@ -55,16 +55,16 @@ func WithMaxConns(n int32) Option { return func(o *options) { o.maxConns = n } }
 func WithApplicationName(name string) Option { return func(o *options) { o.appName = name } }
 
 // defaultMaxConns sizes the pool when neither the URL (pool_max_conns) nor an
-// option does: four connections per core, at least eight. The work is short
-// queries whose time is mostly round trips and commit waits, so a
-// connection is idle much of the time it is held and a few per core keep the
-// cores busy; many more only add contention inside PostgreSQL. Eight leaves
-// room for cmd/cpisd's four concurrent audit commits without starving
-// searches. On 2 cores shared with other work, the store's audited-search
-// benchmark (since replaced by cmd/cpisbench; 32 clients, 280,000 plans)
-// gave 4,300 to 9,800 audited searches/s with 4, 8 or 16 connections (2,700
-// under heavy outside load), no size consistently ahead.
-func defaultMaxConns() int32 { return int32(max(8, 4*runtime.GOMAXPROCS(0))) }
+// option does: two connections per core, at least four. The work is short
+// queries whose time is mostly round trips and commit waits, so a few
+// connections per core keep the cores busy; more only add contention inside
+// PostgreSQL. Measured with cmd/cpisbench (32 clients, 300,000 plans, 5
+// million prior AuditEvents, server, PostgreSQL and load on 2 cores, one
+// audit writer), three interleaved rounds each: 4 connections gave 4,268 to
+// 4,365 audited searches/s with p99 18.4 to 21.6 ms; 8 gave 4,152 to 4,352
+// with p99 22.4 to 23.4 ms. On a database with more cores, raise it with
+// pool_max_conns.
+func defaultMaxConns() int32 { return int32(max(4, 2*runtime.GOMAXPROCS(0))) }
 
 // Open connects to the database at url (a postgres:// URL or a key=value
 // connection string; pool_* parameters of pgxpool are honoured) and checks
