@@ -120,13 +120,17 @@ func (s *Server) writeSearchset(c echo.Context, resourceType string, entries []p
 		nq.Set("_offset", strconv.Itoa(offset+limit))
 		next = s.BaseURL + "/" + resourceType + "?" + nq.Encode()
 	}
-	return s.writeResource(c, http.StatusOK, fhir.SearchsetBundle(fhir.Searchset{
+	b, err := fhir.MarshalSearchset(fhir.Searchset{
 		BaseURL:  s.BaseURL,
 		Self:     self,
 		Next:     next,
 		Entries:  entries,
 		Warnings: warnings,
-	}))
+	})
+	if err != nil {
+		return cpis.E("api.writeSearchset", cpis.Other, err)
+	}
+	return c.Blob(http.StatusOK, fhirJSON, b)
 }
 
 func cloneValues(v url.Values) url.Values {

@@ -1,6 +1,9 @@
 package fhir
 
 import (
+	"bytes"
+	"encoding/json"
+	"errors"
 	"strconv"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
@@ -25,29 +28,91 @@ type Searchset struct {
 	Total    *int // the number of matches in all pages, when known; left out otherwise
 }
 
-// SearchsetBundle builds the searchset Bundle for s. Every entry must be an
-// R4 resource proto; anything else is a programming error and panics. The
-// Bundle has no id and no timestamp: it is not stored, and the package has
-// no clock.
-func SearchsetBundle(s Searchset) *bcrpb.Bundle {
-	b := &bcrpb.Bundle{
-		Type: &bcrpb.Bundle_TypeCode{Value: cpb.BundleTypeCode_SEARCHSET},
-		Link: links("self", s.Self, "next", s.Next),
-	}
+// MarshalSearchset renders s as the compact FHIR JSON of a searchset
+// Bundle, as MarshalResource would render the same Bundle built as a proto
+// (a golden file pins the bytes): keys in alphabetical order, no HTML
+// escaping. Each entry's resource goes through jsonformat; the Bundle
+// around them is plain JSON, because building it as a proto and rendering
+// it with jsonformat cost more than the search it reports (cmd/cpisbench:
+// most searches at a front door find nothing, and jsonformat was 14% of the
+// server's CPU). Every entry must be an R4 resource proto; anything else is
+// a programming error and panics. The Bundle has no id and no timestamp:
+// it is not stored, and the package has no clock.
+func MarshalSearchset(s Searchset) ([]byte, error) {
+	b := searchsetJSON{ResourceType: "Bundle", Type: "searchset"}
 	if s.Total != nil {
-		b.Total = &dpb.UnsignedInt{Value: uint32(max(*s.Total, 0))}
+		b.Total = new(max(*s.Total, 0))
 	}
-	b.Entry = make([]*bcrpb.Bundle_Entry, 0, len(s.Entries)+len(s.Included)+1)
+	for _, l := range [][2]string{{"self", s.Self}, {"next", s.Next}} {
+		if l[1] != "" {
+			b.Link = append(b.Link, linkJSON{Relation: l[0], URL: l[1]})
+		}
+	}
+	add := func(r proto.Message, mode string) error {
+		e, err := entryOf(s.BaseURL, r, mode)
+		b.Entry = append(b.Entry, e)
+		return err
+	}
+	var errs []error
 	for _, r := range s.Entries {
-		b.Entry = append(b.Entry, searchEntry(s.BaseURL, r, cpb.SearchEntryModeCode_MATCH))
+		errs = append(errs, add(r, "match"))
 	}
 	for _, r := range s.Included {
-		b.Entry = append(b.Entry, searchEntry(s.BaseURL, r, cpb.SearchEntryModeCode_INCLUDE))
+		errs = append(errs, add(r, "include"))
 	}
 	if len(s.Warnings) > 0 {
-		b.Entry = append(b.Entry, searchEntry(s.BaseURL, WarningOutcome(s.Warnings), cpb.SearchEntryModeCode_OUTCOME))
+		errs = append(errs, add(WarningOutcome(s.Warnings), "outcome"))
 	}
-	return b
+	if err := errors.Join(errs...); err != nil {
+		return nil, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false) // as jsonformat: URLs keep their '&'
+	if err := enc.Encode(b); err != nil {
+		return nil, cpis.E("fhir.MarshalSearchset", cpis.Other, "a searchset Bundle could not be rendered as JSON")
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n")), nil
+}
+
+// searchsetJSON is a searchset Bundle's JSON; fields are declared in the
+// alphabetical order jsonformat writes keys in.
+type searchsetJSON struct {
+	Entry        []entryJSON `json:"entry,omitempty"`
+	Link         []linkJSON  `json:"link,omitempty"`
+	ResourceType string      `json:"resourceType"`
+	Total        *int        `json:"total,omitempty"`
+	Type         string      `json:"type"`
+}
+
+type entryJSON struct {
+	FullURL  string          `json:"fullUrl,omitempty"`
+	Resource json.RawMessage `json:"resource"`
+	Search   struct {
+		Mode string `json:"mode"`
+	} `json:"search"`
+}
+
+type linkJSON struct {
+	Relation string `json:"relation"`
+	URL      string `json:"url"`
+}
+
+// entryOf is the entry holding r, with fullUrl when r has an id.
+func entryOf(base string, r proto.Message, mode string) (entryJSON, error) {
+	if _, ok := r.(*bcrpb.ContainedResource); !ok {
+		if _, ok := containedField[r.ProtoReflect().Descriptor().FullName()]; !ok {
+			panic("fhir: " + string(r.ProtoReflect().Descriptor().FullName()) + " is not an R4 resource")
+		}
+	}
+	var e entryJSON
+	if typ, rid := typeAndID(r); rid != "" {
+		e.FullURL = base + "/" + typ + "/" + rid
+	}
+	e.Search.Mode = mode
+	var err error
+	e.Resource, err = MarshalResource(r)
+	return e, err
 }
 
 // links builds Bundle links from relation, URL pairs, leaving out empty URLs.
@@ -59,12 +124,6 @@ func links(pairs ...string) []*bcrpb.Bundle_Link {
 		}
 	}
 	return ls
-}
-
-func searchEntry(base string, r proto.Message, mode cpb.SearchEntryModeCode_Value) *bcrpb.Bundle_Entry {
-	e := resourceEntry(base, r)
-	e.Search = &bcrpb.Bundle_Entry_Search{Mode: &bcrpb.Bundle_Entry_Search_ModeCode{Value: mode}}
-	return e
 }
 
 // resourceEntry is an entry holding r, with fullUrl when r has an id.

@@ -25,24 +25,42 @@ var update = flag.Bool("update", false, "rewrite the golden files in testdata/")
 
 const testBase = "https://cpis.test/fhir"
 
-// goldenResources are the resources whose JSON is pinned in testdata/.
-func goldenResources() map[string]proto.Message {
+// goldenSearchset is the searchset Bundle whose JSON is pinned in
+// testdata/searchset.json: two matches, a next page, a warning and a total.
+func goldenSearchset() Searchset {
 	p := storedPlan()
 	cla := examplePlans["flag-cla.json"]
 	cla.ID, cla.Version, cla.LastUpdated = "0d6f1b7e-8a1c-4d4e-b1a3-6c2f9d0e7b12", 1, time.Date(2026, 4, 20, 8, 0, 0, 0, time.UTC)
 	total := 2
+	return Searchset{
+		BaseURL: testBase,
+		Self:    testBase + "/Flag?patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9990276579&_count=2",
+		Next:    testBase + "/Flag?patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9990276579&_count=2&_offset=2",
+		Entries: []proto.Message{FlagResource(p, today, HealthView), FlagResource(cla, today, HealthView)},
+		Warnings: []*cpis.Error{{Kind: cpis.InvalidSearch, Expression: "_elements",
+			Msg: "_elements is not supported and was ignored"}},
+		Total: &total,
+	}
+}
+
+// goldenJSON renders each resource whose JSON is pinned in testdata/.
+func goldenJSON() map[string]func() ([]byte, error) {
+	m := map[string]func() ([]byte, error){
+		"searchset.json": func() ([]byte, error) { return MarshalSearchset(goldenSearchset()) },
+	}
+	for name, r := range goldenResources() {
+		m[name] = func() ([]byte, error) { return MarshalResource(r) }
+	}
+	return m
+}
+
+// goldenResources are the resources, built as protos, whose JSON is pinned
+// in testdata/.
+func goldenResources() map[string]proto.Message {
+	p := storedPlan()
 	return map[string]proto.Message{
-		"flag.json":     FlagResource(p, today, OwnerView),
-		"careteam.json": CareTeamResource(p, today),
-		"searchset.json": SearchsetBundle(Searchset{
-			BaseURL: testBase,
-			Self:    testBase + "/Flag?patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9990276579&_count=2",
-			Next:    testBase + "/Flag?patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9990276579&_count=2&_offset=2",
-			Entries: []proto.Message{FlagResource(p, today, HealthView), FlagResource(cla, today, HealthView)},
-			Warnings: []*cpis.Error{{Kind: cpis.InvalidSearch, Expression: "_elements",
-				Msg: "_elements is not supported and was ignored"}},
-			Total: &total,
-		}),
+		"flag.json":                FlagResource(p, today, OwnerView),
+		"careteam.json":            CareTeamResource(p, today),
 		"history.json":             HistoryBundle(testBase, history(p), today, OwnerView),
 		"auditevent.json":          AuditEventResource(healthSearchRecord(), testBase),
 		"auditevent-la.json":       AuditEventResource(laCreateRecord(), testBase),
@@ -113,9 +131,9 @@ func TestGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	defined := definedURLs()
-	for name, r := range goldenResources() {
+	for name, render := range goldenJSON() {
 		t.Run(name, func(t *testing.T) {
-			b, err := MarshalResource(r)
+			b, err := render()
 			if err != nil {
 				t.Fatal(err)
 			}
