@@ -12,7 +12,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"syscall"
 	"time"
@@ -31,9 +30,9 @@ const (
 // detector, no debug build), and returns the binary's path.
 func buildServer(ctx context.Context, dir string) (string, error) {
 	bin := filepath.Join(dir, "cpisd")
-	goCmd, err := exec.LookPath("go")
+	goCmd, err := exec.LookPath("go") // go test and go run put their own go first on PATH
 	if err != nil {
-		goCmd = filepath.Join(runtime.GOROOT(), "bin", "go")
+		return "", fmt.Errorf("building %s needs the go command on PATH: %w", serverPackage, err)
 	}
 	cmd := exec.CommandContext(ctx, goCmd, "build", "-trimpath", "-o", bin, serverPackage)
 	cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
