@@ -108,31 +108,9 @@ func (s *Store) AccessHistory(ctx context.Context, nhs cpis.NHSNumber, limit int
 	if limit < 1 {
 		return nil, cpis.E(op, cpis.Invalid, "the limit must be at least 1")
 	}
-	recs, err := s.queryAudit(ctx, sqlAccessHistory, string(nhs), limit)
+	recs, err := queryAll(ctx, s, scanAudit, sqlAccessHistory, string(nhs), limit)
 	if err != nil {
 		return nil, fail(op, err)
 	}
 	return recs, nil
-}
-
-// queryAudit runs a read statement returning audit rows.
-func (s *Store) queryAudit(ctx context.Context, query string, args ...any) ([]cpis.AuditRecord, error) {
-	st, err := s.rs.get(ctx, query)
-	if err != nil {
-		return nil, err
-	}
-	rows, err := st.QueryContext(ctx, args...)
-	if err != nil {
-		return nil, err
-	}
-	defer rows.Close()
-	recs := []cpis.AuditRecord{}
-	for rows.Next() {
-		r, err := scanAudit(rows)
-		if err != nil {
-			return nil, err
-		}
-		recs = append(recs, r)
-	}
-	return recs, rows.Err()
 }

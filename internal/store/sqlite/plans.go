@@ -251,7 +251,7 @@ func (s *Store) onePlan(ctx context.Context, op, query string, args ...any) (cpi
 // PlanHistory returns every version of plan id, newest first.
 func (s *Store) PlanHistory(ctx context.Context, id string) ([]cpis.Plan, error) {
 	const op = "sqlite.PlanHistory"
-	plans, err := s.queryPlans(ctx, sqlPlanHistory, id)
+	plans, err := queryAll(ctx, s, scanPlan, sqlPlanHistory, id)
 	if err != nil {
 		return nil, fail(op, err)
 	}
@@ -261,8 +261,8 @@ func (s *Store) PlanHistory(ctx context.Context, id string) ([]cpis.Plan, error)
 	return plans, nil
 }
 
-// queryPlans runs a read statement returning plan rows.
-func (s *Store) queryPlans(ctx context.Context, query string, args ...any) ([]cpis.Plan, error) {
+// queryAll runs a read statement on the readers and scans every row.
+func queryAll[T any](ctx context.Context, s *Store, scan func(scanner) (T, error), query string, args ...any) ([]T, error) {
 	st, err := s.rs.get(ctx, query)
 	if err != nil {
 		return nil, err
@@ -272,13 +272,13 @@ func (s *Store) queryPlans(ctx context.Context, query string, args ...any) ([]cp
 		return nil, err
 	}
 	defer rows.Close()
-	plans := []cpis.Plan{}
+	out := []T{}
 	for rows.Next() {
-		p, err := scanPlan(rows)
+		v, err := scan(rows)
 		if err != nil {
 			return nil, err
 		}
-		plans = append(plans, p)
+		out = append(out, v)
 	}
-	return plans, rows.Err()
+	return out, rows.Err()
 }

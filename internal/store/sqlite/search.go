@@ -54,7 +54,7 @@ func (s *Store) SearchPlans(ctx context.Context, q store.PlanQuery) (store.PlanP
 	}
 	// One row more than the page tells whether there is a next page.
 	query := `SELECT ` + planCols + ` FROM plans` + w.String() + order + limitOffset
-	plans, err := s.queryPlans(ctx, query, append(w.args, q.Limit+1, q.Offset)...)
+	plans, err := queryAll(ctx, s, scanPlan, query, append(w.args, q.Limit+1, q.Offset)...)
 	if err != nil {
 		return store.PlanPage{}, fail(op, err)
 	}
@@ -167,7 +167,7 @@ func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]cpis.Aud
 	}
 	query := `SELECT ` + auditCols + ` FROM audit_events` + w.String() +
 		` ORDER BY recorded DESC, id DESC` + limitOffset
-	recs, err := s.queryAudit(ctx, query, append(w.args, q.Limit, q.Offset)...)
+	recs, err := queryAll(ctx, s, scanAudit, query, append(w.args, q.Limit, q.Offset)...)
 	if err != nil {
 		return nil, fail(op, err)
 	}
