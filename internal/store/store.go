@@ -133,3 +133,18 @@ type AuditQuery struct {
 	Offset                       int
 	Limit                        int // 1..1000
 }
+
+// CheckImport is what every Importer checks before it writes: it refuses an
+// import holding a plan the service would not store, one without an id or
+// time of update, or breaking a rule of the SOP.
+func CheckImport(op string, plans []cpis.Plan) error {
+	for _, p := range plans {
+		if p.ID == "" || p.LastUpdated.IsZero() {
+			return cpis.E(op, cpis.Invalid, "every imported plan needs an id and a last-updated time")
+		}
+		if err := p.Validate(); err != nil {
+			return cpis.E(op, cpis.Invalid, "an imported plan breaks a rule", err)
+		}
+	}
+	return nil
+}

@@ -29,7 +29,7 @@ func splitColumns(list string) []string {
 // plan_versions and plans, in one transaction.
 func (s *Store) ImportPlans(ctx context.Context, plans []cpis.Plan) error {
 	const op = "postgres.ImportPlans"
-	if err := checkImport(op, plans); err != nil {
+	if err := store.CheckImport(op, plans); err != nil {
 		return err
 	}
 	if len(plans) == 0 {
@@ -54,18 +54,4 @@ func (s *Store) ImportPlans(ctx context.Context, plans []cpis.Plan) error {
 		return cpis.E(op, cpis.Conflict, "a plan with this id already exists")
 	}
 	return dbError(op, err)
-}
-
-// checkImport refuses an import with a plan the service would not store:
-// one without an id or time of update, or breaking a rule of the SOP.
-func checkImport(op string, plans []cpis.Plan) error {
-	for _, p := range plans {
-		if p.ID == "" || p.LastUpdated.IsZero() {
-			return cpis.E(op, cpis.Invalid, "every imported plan needs an id and a last-updated time")
-		}
-		if err := p.Validate(); err != nil {
-			return cpis.E(op, cpis.Invalid, "an imported plan breaks a rule", err)
-		}
-	}
-	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/google/uuid"
 
 	"github.com/cpis-fhir/cpis/internal/cpis"
 	"github.com/cpis-fhir/cpis/internal/store"
@@ -225,5 +226,18 @@ func TestAppendAuditAllOrNone(t *testing.T) {
 	got, err := s.SearchAudit(t.Context(), store.AuditQuery{Limit: 100})
 	if err != nil || len(got) != 0 {
 		t.Fatalf("SearchAudit: %d records (%v), want none", len(got), err)
+	}
+}
+
+// benchRecord is the audit record of one health user's search of nhs that
+// returned a plan.
+func benchRecord(nhs cpis.NHSNumber, now time.Time) cpis.AuditRecord {
+	return cpis.AuditRecord{
+		ID: uuid.NewString(), Recorded: now, Action: cpis.ActionExecute, Interaction: "search-type",
+		Actor: cpis.Actor{Kind: cpis.HealthUser, UserID: "555000000001", Name: "Test Practitioner",
+			RoleProfileID: "555021935107", RoleCode: "S8001:G8005:R8000", RoleName: "Clinical Practitioner Access Role",
+			OrgCode: "RXX01", OrgName: "Test Hospital", Activities: []string{cpis.ActivityUnscheduledView}},
+		Patient: nhs, PlanIDs: []string{uuid.NewString()}, Query: "/Flag?patient=" + string(nhs),
+		RequestID: uuid.NewString(), Access: true, Unscheduled: true, LACodes: []string{"ZLA01"},
 	}
 }

@@ -20,7 +20,7 @@ const importChunk = 500
 // multi-row inserts prepared once per transaction.
 func (s *Store) ImportPlans(ctx context.Context, plans []cpis.Plan) error {
 	const op = "sqlite.ImportPlans"
-	if err := checkImport(op, plans); err != nil {
+	if err := store.CheckImport(op, plans); err != nil {
 		return err
 	}
 	if len(plans) == 0 {
@@ -84,18 +84,4 @@ func chunkStmt(ctx context.Context, tx *sql.Tx, full **sql.Stmt, table, cols str
 		*full = st
 	}
 	return st, err
-}
-
-// checkImport refuses an import with a plan the service would not store:
-// one without an id or time of update, or breaking a rule of the SOP.
-func checkImport(op string, plans []cpis.Plan) error {
-	for _, p := range plans {
-		if p.ID == "" || p.LastUpdated.IsZero() {
-			return cpis.E(op, cpis.Invalid, "every imported plan needs an id and a last-updated time")
-		}
-		if err := p.Validate(); err != nil {
-			return cpis.E(op, cpis.Invalid, "an imported plan breaks a rule", err)
-		}
-	}
-	return nil
 }

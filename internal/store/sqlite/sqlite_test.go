@@ -353,3 +353,28 @@ func TestReadersAndWriterTogether(t *testing.T) {
 		t.Errorf("after the run: %d plans (%v), want 40", len(page.Plans), err)
 	}
 }
+
+// testNHSNumbers returns n valid NHS numbers of the 999 test range.
+func testNHSNumbers(n int) []cpis.NHSNumber {
+	var out []cpis.NHSNumber
+	for i := 0; len(out) < n; i++ {
+		if nhs, err := cpis.ParseNHSNumber(withCheckDigit(fmt.Sprintf("999%06d", i))); err == nil {
+			out = append(out, nhs)
+		}
+	}
+	return out
+}
+
+// withCheckDigit appends the Modulus 11 check digit to nine digits (an
+// invalid one, 'X', when there is none).
+func withCheckDigit(nine string) string {
+	sum := 0
+	for i := range 9 {
+		sum += int(nine[i]-'0') * (10 - i)
+	}
+	check := (11 - sum%11) % 11
+	if check == 10 {
+		return nine + "X"
+	}
+	return nine + string(rune('0'+check))
+}

@@ -52,6 +52,8 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("AccessHistory", func(t *testing.T) { testAccessHistory(t, open) })
 	t.Run("SearchAudit", func(t *testing.T) { testSearchAudit(t, open) })
 	t.Run("WriteAudit", func(t *testing.T) { testWriteAudit(t, open) })
+	t.Run("ImportPlans", func(t *testing.T) { testImportPlans(t, open) })
+	t.Run("ImportAllOrNothing", func(t *testing.T) { testImportAllOrNothing(t, open) })
 }
 
 // opener gives a subtest its own fresh store.
