@@ -47,11 +47,7 @@ func (s *Store) AccessHistory(ctx context.Context, nhs cpis.NHSNumber, limit int
 	if limit <= 0 {
 		return []cpis.AuditRecord{}, nil
 	}
-	rows, err := s.pool.Query(ctx, AccessHistoryQuery, string(nhs), limit)
-	if err != nil {
-		return nil, dbError(op, err)
-	}
-	recs, err := scanAudits(rows)
+	recs, err := queryAll(ctx, s, scanAudit, AccessHistoryQuery, string(nhs), limit)
 	if err != nil {
 		return nil, dbError(op, err)
 	}
@@ -65,11 +61,7 @@ func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]cpis.Aud
 	if err != nil {
 		return nil, cpis.E(op, err)
 	}
-	rows, err := s.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return nil, dbError(op, err)
-	}
-	recs, err := scanAudits(rows)
+	recs, err := queryAll(ctx, s, scanAudit, sql, args...)
 	if err != nil {
 		return nil, dbError(op, err)
 	}

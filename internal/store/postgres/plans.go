@@ -204,11 +204,7 @@ func (s *Store) PlanVersion(ctx context.Context, id string, v int) (cpis.Plan, e
 // PlanHistory returns every version of plan id, newest first.
 func (s *Store) PlanHistory(ctx context.Context, id string) ([]cpis.Plan, error) {
 	const op = "postgres.PlanHistory"
-	rows, err := s.pool.Query(ctx, selectVersions, id)
-	if err != nil {
-		return nil, dbError(op, err)
-	}
-	plans, err := scanPlans(rows)
+	plans, err := queryAll(ctx, s, scanPlan, selectVersions, id)
 	if err != nil {
 		return nil, dbError(op, err)
 	}

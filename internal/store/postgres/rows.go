@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"context"
 	"strings"
 	"time"
 
@@ -43,13 +44,17 @@ func scanPlan(row pgx.Row) (cpis.Plan, error) {
 	return p, nil
 }
 
-// scanPlans reads every row of planColumns; never nil.
-func scanPlans(rows pgx.Rows) ([]cpis.Plan, error) {
-	plans, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cpis.Plan, error) { return scanPlan(r) })
-	if plans == nil {
-		plans = []cpis.Plan{}
+// queryAll runs a query and scans every row with scan; never nil.
+func queryAll[T any](ctx context.Context, s *Store, scan func(pgx.Row) (T, error), sql string, args ...any) ([]T, error) {
+	rows, err := s.pool.Query(ctx, sql, args...)
+	if err != nil {
+		return nil, err
 	}
-	return plans, err
+	out, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (T, error) { return scan(r) })
+	if out == nil {
+		out = []T{}
+	}
+	return out, err
 }
 
 // pgDate is d as a DATE parameter; the zero Date is NULL.
@@ -108,13 +113,4 @@ func scanAudit(row pgx.Row) (cpis.AuditRecord, error) {
 	r.Recorded = recorded.UTC()
 	r.Action, a.Kind, r.Patient = cpis.AuditAction(action), cpis.ActorKind(kind), cpis.NHSNumber(nhs)
 	return r, nil
-}
-
-// scanAudits reads every row of auditColumns; never nil.
-func scanAudits(rows pgx.Rows) ([]cpis.AuditRecord, error) {
-	recs, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cpis.AuditRecord, error) { return scanAudit(r) })
-	if recs == nil {
-		recs = []cpis.AuditRecord{}
-	}
-	return recs, err
 }

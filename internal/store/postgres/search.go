@@ -21,11 +21,7 @@ func (s *Store) SearchPlans(ctx context.Context, q store.PlanQuery) (store.PlanP
 	if err != nil {
 		return store.PlanPage{}, cpis.E(op, err)
 	}
-	rows, err := s.pool.Query(ctx, sql, args...)
-	if err != nil {
-		return store.PlanPage{}, dbError(op, err)
-	}
-	plans, err := scanPlans(rows)
+	plans, err := queryAll(ctx, s, scanPlan, sql, args...)
 	if err != nil {
 		return store.PlanPage{}, dbError(op, err)
 	}
