@@ -38,8 +38,10 @@ type Store interface {
 
 	// DeletePlan marks plan id entered-in-error as a new version, written at
 	// time at by LA laCode, atomically with rec. expectVersion 0 means any
-	// version. Errors as UpdatePlan. Deleting an already deleted plan succeeds
-	// and changes nothing.
+	// version. Errors as UpdatePlan. Deleting an already deleted plan (by its
+	// own LA) succeeds whatever expectVersion, changes no plan, and returns
+	// the plan as it is; rec is stored all the same, because every write
+	// request is audited: the LA did ask.
 	DeletePlan(ctx context.Context, id, laCode string, expectVersion int, at time.Time, rec cpis.AuditRecord) (cpis.Plan, error)
 
 	// Plan returns the current version of plan id, or NotFound.
@@ -52,6 +54,9 @@ type Store interface {
 	PlanHistory(ctx context.Context, id string) ([]cpis.Plan, error)
 
 	// SearchPlans returns the current versions of the plans matching q.
+	// Invalid if q cannot be run: a page outside PlanQuery's bounds, a status
+	// that does not exist, or statuses without the day to judge them on. A
+	// plan type that does not exist matches nothing.
 	SearchPlans(ctx context.Context, q PlanQuery) (PlanPage, error)
 
 	// AppendAudit stores recs in one transaction: all of them, or none and an
@@ -60,10 +65,12 @@ type Store interface {
 	AppendAudit(ctx context.Context, recs []cpis.AuditRecord) error
 
 	// AccessHistory returns up to limit records with Access set for the NHS
-	// number, newest first (ties broken by id, descending).
+	// number, newest first (ties broken by id, descending). Invalid if limit
+	// is not 1..1000, as for a page of SearchPlans.
 	AccessHistory(ctx context.Context, nhs cpis.NHSNumber, limit int) ([]cpis.AuditRecord, error)
 
 	// SearchAudit returns the audit records matching q, newest first.
+	// Invalid if the page is outside AuditQuery's bounds.
 	SearchAudit(ctx context.Context, q AuditQuery) ([]cpis.AuditRecord, error)
 
 	// Ping reports whether the store can serve requests now (Unavailable if not).

@@ -44,8 +44,8 @@ func (s *Store) AppendAudit(ctx context.Context, recs []cpis.AuditRecord) error 
 // AccessHistory returns the newest accesses to the NHS number, at most limit.
 func (s *Store) AccessHistory(ctx context.Context, nhs cpis.NHSNumber, limit int) ([]cpis.AuditRecord, error) {
 	const op = "postgres.AccessHistory"
-	if limit <= 0 {
-		return []cpis.AuditRecord{}, nil
+	if limit < 1 || limit > maxPage {
+		return nil, cpis.E(op, cpis.Invalid, "the access history is 1 to 1000 records")
 	}
 	recs, err := queryAll(ctx, s, scanAudit, AccessHistoryQuery, string(nhs), limit)
 	if err != nil {

@@ -81,10 +81,10 @@ func (s *Store) UpdatePlan(ctx context.Context, p cpis.Plan, expectVersion int, 
 }
 
 // DeletePlan stores the current version of plan id, marked entered in error,
-// as a new version. Deleting a deleted plan returns it unchanged, writing
-// nothing (not even rec), whatever version the caller expects: that is what
-// makes a retried delete succeed, so deletes need no request-id replay and
-// record none, as in the SQLite store.
+// as a new version. Deleting a deleted plan returns it unchanged, whatever
+// version the caller expects, and stores only rec (the LA did ask): that is
+// what makes a retried delete succeed, so deletes need no request-id replay
+// and record none, as in the SQLite store.
 func (s *Store) DeletePlan(ctx context.Context, id, laCode string, expectVersion int, at time.Time, rec cpis.AuditRecord) (cpis.Plan, error) {
 	const op = "postgres.DeletePlan"
 	var stored cpis.Plan
@@ -95,7 +95,8 @@ func (s *Store) DeletePlan(ctx context.Context, id, laCode string, expectVersion
 		}
 		if found && cur.LA.Code == laCode && cur.EnteredInError {
 			stored = cur
-			return nil
+			_, err := tx.Exec(ctx, insertAudit, auditArgs(rec)...)
+			return err
 		}
 		if expectVersion == 0 {
 			expectVersion = cur.Version

@@ -95,7 +95,7 @@ func (w *where) statuses(sts []cpis.Status, today cpis.Date) (string, error) {
 		case cpis.EnteredInError:
 			conds = append(conds, "entered_in_error")
 		default:
-			return "", cpis.E("postgres.statuses", cpis.InvalidSearch, "unknown plan status")
+			return "", cpis.E("postgres.statuses", cpis.Invalid, "a plan status that does not exist")
 		}
 	}
 	return "(" + strings.Join(conds, " OR ") + ")", nil

@@ -105,8 +105,8 @@ func unjsonList(s sql.NullString, l *[]string) error {
 // AccessHistory returns up to limit accesses to nhs, newest first.
 func (s *Store) AccessHistory(ctx context.Context, nhs cpis.NHSNumber, limit int) ([]cpis.AuditRecord, error) {
 	const op = "sqlite.AccessHistory"
-	if limit < 1 {
-		return nil, cpis.E(op, cpis.Invalid, "the limit must be at least 1")
+	if limit < 1 || limit > maxPage {
+		return nil, cpis.E(op, cpis.Invalid, "the access history is 1 to 1000 records")
 	}
 	recs, err := queryAll(ctx, s, scanAudit, sqlAccessHistory, string(nhs), limit)
 	if err != nil {

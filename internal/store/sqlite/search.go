@@ -45,7 +45,7 @@ func (s *Store) SearchPlans(ctx context.Context, q store.PlanQuery) (store.PlanP
 	if err != nil {
 		return store.PlanPage{}, err
 	}
-	if !ok { // asks only for types or statuses no plan can have
+	if !ok { // asks only for types no plan can have
 		return store.PlanPage{Plans: []cpis.Plan{}}, nil
 	}
 	order := " ORDER BY last_updated DESC, id DESC"
@@ -75,7 +75,7 @@ func checkPage(op string, offset, limit int) error {
 // planWhere turns q into conditions. The SQL text depends only on which
 // fields are set (and which of the few types and statuses are asked for),
 // so its prepared statements are few and reused. ok is false when q asks
-// only for types or statuses that do not exist.
+// only for types that do not exist; a status that does not exist is Invalid.
 func planWhere(op string, q store.PlanQuery) (w where, ok bool, err error) {
 	if q.NHSNumber != "" {
 		w.add("nhs_number = ?", string(q.NHSNumber))
@@ -99,9 +99,12 @@ func planWhere(op string, q store.PlanQuery) (w where, ok bool, err error) {
 		if q.Today.IsZero() {
 			return w, false, cpis.E(op, cpis.Invalid, "a search by status needs the day it is judged on")
 		}
-		if !statusWhere(&w, q.Statuses, q.Today.String()) {
-			return w, false, nil
+		for _, st := range q.Statuses {
+			if st != cpis.Active && st != cpis.Inactive && st != cpis.EnteredInError {
+				return w, false, cpis.E(op, cpis.Invalid, "a plan status that does not exist")
+			}
 		}
+		statusWhere(&w, q.Statuses, q.Today.String())
 	}
 	if !q.VisibleOn.IsZero() {
 		w.add("entered_in_error = 0 AND display_until >= ?", q.VisibleOn.String())
@@ -117,9 +120,9 @@ func planWhere(op string, q store.PlanQuery) (w where, ok bool, err error) {
 
 // statusWhere adds the condition for plans whose status on today is one of
 // statuses, computed from the dates (cpis.Plan.StatusOn): a status is never
-// stored, because it changes with the day. It reports false if none of
-// statuses exists.
-func statusWhere(w *where, statuses []cpis.Status, today string) bool {
+// stored, because it changes with the day. Every one of statuses exists
+// (planWhere checked).
+func statusWhere(w *where, statuses []cpis.Status, today string) {
 	var ors []string
 	var args []any
 	if slices.Contains(statuses, cpis.Active) {
@@ -133,11 +136,7 @@ func statusWhere(w *where, statuses []cpis.Status, today string) bool {
 	if slices.Contains(statuses, cpis.EnteredInError) {
 		ors = append(ors, "entered_in_error = 1")
 	}
-	if len(ors) == 0 {
-		return false
-	}
 	w.add("("+strings.Join(ors, " OR ")+")", args...)
-	return true
 }
 
 // SearchAudit returns the audit records matching q, newest first.

@@ -221,46 +221,6 @@ func TestLockedIsUnavailable(t *testing.T) {
 	}
 }
 
-func TestInvalidQueries(t *testing.T) {
-	ctx := t.Context()
-	s := openTemp(t)
-	defer s.Close()
-	nhs := testNHSNumbers(1)[0]
-	_, err := s.SearchPlans(ctx, store.PlanQuery{NHSNumber: nhs})
-	wantKind(t, "SearchPlans without a limit", err, cpis.Invalid)
-	_, err = s.SearchPlans(ctx, store.PlanQuery{NHSNumber: nhs, Limit: 1001})
-	wantKind(t, "SearchPlans over the largest page", err, cpis.Invalid)
-	_, err = s.SearchPlans(ctx, store.PlanQuery{NHSNumber: nhs, Limit: 10, Offset: -1})
-	wantKind(t, "SearchPlans with a negative offset", err, cpis.Invalid)
-	_, err = s.SearchPlans(ctx, store.PlanQuery{NHSNumber: nhs, Limit: 10, Statuses: []cpis.Status{cpis.Active}})
-	wantKind(t, "SearchPlans by status without a day", err, cpis.Invalid)
-	_, err = s.SearchAudit(ctx, store.AuditQuery{Patient: nhs})
-	wantKind(t, "SearchAudit without a limit", err, cpis.Invalid)
-	_, err = s.AccessHistory(ctx, nhs, 0)
-	wantKind(t, "AccessHistory without a limit", err, cpis.Invalid)
-}
-
-// TestUnknownCodes: types and statuses that do not exist match nothing.
-func TestUnknownCodes(t *testing.T) {
-	ctx := t.Context()
-	s := openTemp(t)
-	defer s.Close()
-	p := testPlan(testNHSNumbers(1)[0], time.Date(2025, 1, 1, 0, 0, 0, 0, time.UTC))
-	if _, _, err := s.CreatePlan(ctx, p, testRecord(p.NHSNumber, p.LastUpdated)); err != nil {
-		t.Fatal(err)
-	}
-	today := cpis.MustDate("2025-06-01")
-	for _, q := range []store.PlanQuery{
-		{NHSNumber: p.NHSNumber, Limit: 10, Types: []cpis.PlanType{"XYZ"}},
-		{NHSNumber: p.NHSNumber, Limit: 10, Statuses: []cpis.Status{"proposed"}, Today: today},
-	} {
-		page, err := s.SearchPlans(ctx, q)
-		if err != nil || page.Plans == nil || len(page.Plans) != 0 || page.More {
-			t.Errorf("SearchPlans(%+v) = %+v, %v; want a non-nil empty page", q, page, err)
-		}
-	}
-}
-
 // TestStatementsAreReused: searches of one shape prepare one statement,
 // whatever their values, so the cache cannot grow without bound.
 func TestStatementsAreReused(t *testing.T) {

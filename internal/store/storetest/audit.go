@@ -335,5 +335,14 @@ func auditedWrites() []auditedWrite {
 			_, err := s.DeletePlan(ctx, v2.ID, la(1).Code, 0, probe.Recorded, probe)
 			return err
 		}, true, false},
+		// Every write request is audited, even one that finds nothing to do.
+		{"delete of a deleted plan", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			at := probe.Recorded.Add(-time.Minute)
+			if _, err := s.DeletePlan(ctx, v2.ID, v2.LA.Code, 2, at, writeRecord(v2, cpis.ActionDelete, "delete", at)); err != nil {
+				return err
+			}
+			_, err := s.DeletePlan(ctx, v2.ID, v2.LA.Code, 2, probe.Recorded, probe)
+			return err
+		}, false, true},
 	}
 }

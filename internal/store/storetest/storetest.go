@@ -48,6 +48,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("DeletePlan", func(t *testing.T) { testDeletePlan(t, open) })
 	t.Run("Reads", func(t *testing.T) { testReads(t, open) })
 	t.Run("SearchPlans", func(t *testing.T) { testSearchPlans(t, open) })
+	t.Run("Refusals", func(t *testing.T) { testRefusals(t, open) })
 	t.Run("AppendAudit", func(t *testing.T) { testAppendAudit(t, open) })
 	t.Run("AccessHistory", func(t *testing.T) { testAccessHistory(t, open) })
 	t.Run("SearchAudit", func(t *testing.T) { testSearchAudit(t, open) })
