@@ -3,10 +3,13 @@
 // records to a Recorder and wait; the Recorder's writers commit whatever has
 // queued up as one batch (group commit), so under load one transaction
 // serves many requests and the audit trail does not become the bottleneck.
+// A batch the store refuses is retried request by request, so that records
+// the database will not take (a poisoned value) fail only their own request.
 package audit
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -40,7 +43,8 @@ type Options struct {
 	Writers int
 	// CommitTimeout bounds one commit (default 5s). Commits run on their own
 	// context, not a request's: one cancelled request must not fail the
-	// others in its batch.
+	// others in its batch. When a batch fails and its requests are retried
+	// alone, all those retries together get one more CommitTimeout.
 	CommitTimeout time.Duration
 	// Registerer receives the recorder's metrics; nil registers nowhere.
 	Registerer prometheus.Registerer
@@ -213,24 +217,145 @@ func (r *Recorder) gather(first *request) (batch []*request, next *request) {
 }
 
 // commit writes the records of every request still waiting in one
-// AppendAudit call, and answers each request with the outcome.
+// AppendAudit call, and answers each request with the outcome. A batch that
+// fails for a reason other than the store being unavailable may have been
+// failed by one request's records (a value the database refuses): then each
+// request is retried alone, so that only the requests whose own records
+// fail get the error.
 func (r *Recorder) commit(batch []*request) {
 	waiting, recs := r.live(batch)
 	if len(recs) == 0 {
 		return
 	}
+	start := time.Now()
+	err := r.appendAudit(context.Background(), recs)
+	r.m.observe(start, len(recs), err)
+	if err == nil {
+		for _, req := range waiting {
+			req.answered <- nil
+		}
+		return
+	}
+	if len(waiting) > 1 && !unavailable(err) {
+		r.retryAlone(waiting, err)
+		return
+	}
+	r.o.Logger.Error("audit commit failed", slog.Int("records", len(recs)), slog.Int("requests", len(waiting)), slog.Any("error", err))
+	reason := reasonRejected
+	if unavailable(err) {
+		reason = reasonUnavailable
+	}
+	r.m.refused.WithLabelValues(reason).Add(float64(len(waiting)))
+	for _, req := range waiting {
+		req.answered <- refused(err)
+	}
+}
+
+// appendAudit runs one AppendAudit on its own context, bounded by CommitTimeout
+// and by parent: a request's context must not end a commit that serves others.
+func (r *Recorder) appendAudit(parent context.Context, recs []cpis.AuditRecord) error {
+	ctx, cancel := context.WithTimeout(parent, r.o.CommitTimeout)
+	defer cancel()
+	return r.a.AppendAudit(ctx, recs)
+}
+
+// unavailable reports whether a commit failed because the store could not
+// serve at all (down, overloaded, too slow) rather than because of what the
+// records hold. Retrying requests alone then would only multiply the wait:
+// a batch of 500 would become 500 commits that each fail, perhaps each
+// after the full CommitTimeout.
+func unavailable(err error) bool {
+	return cpis.KindOf(err) == cpis.Unavailable ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+}
+
+// refused is the error of a caller whose records could not be committed.
+func refused(cause error) error {
+	return cpis.E("audit.commit", cpis.Unavailable, "the audit trail could not be written", cause)
+}
+
+// retryAlone commits the records of each request in a failed batch on their
+// own, one attempt each, in queue order. All the attempts share one
+// CommitTimeout, so a failed batch holds its writer for at most twice
+// CommitTimeout however many requests it carried. Once an attempt fails
+// because the store is unavailable, or the time is up, the requests not yet
+// tried are refused untried.
+func (r *Recorder) retryAlone(waiting []*request, batchErr error) {
+	start := time.Now()
 	ctx, cancel := context.WithTimeout(context.Background(), r.o.CommitTimeout)
 	defer cancel()
-	start := time.Now()
-	err := r.a.AppendAudit(ctx, recs)
-	r.m.observe(start, len(recs), err)
-	if err != nil {
-		r.o.Logger.Error("audit commit failed", slog.Int("records", len(recs)), slog.Int("requests", len(waiting)), slog.Any("error", err))
-		err = cpis.E("audit.commit", cpis.Unavailable, "the audit trail could not be written", err)
-	}
+	var tally retryTally
+	var stop error // once set, the remaining requests are refused with it
+	stopReason := ""
 	for _, req := range waiting {
-		req.answered <- err
+		if err := req.ctx.Err(); err != nil {
+			req.answered <- ended(err) // the caller has gone: nothing to serve, nothing to record
+			tally.gone++
+			continue
+		}
+		if stop == nil && ctx.Err() != nil {
+			stop, stopReason = cpis.E("audit.commit", cpis.Unavailable, "no time was left to retry the audit record alone", batchErr), reasonRetryTimeout
+		}
+		if stop != nil {
+			req.answered <- refused(stop)
+			r.m.refused.WithLabelValues(stopReason).Inc()
+			tally.untried++
+			continue
+		}
+		err := r.appendAudit(ctx, req.recs)
+		req.answered <- r.tallySolo(&tally, err)
+		if err != nil && unavailable(err) {
+			stop, stopReason = err, reasonUnavailable
+		}
 	}
+	elapsed := time.Since(start)
+	r.m.retryTime.Observe(elapsed.Seconds())
+	r.logRetry(len(waiting), tally, batchErr, elapsed)
+}
+
+// tallySolo counts the outcome of one request retried alone and returns the
+// answer its caller gets.
+func (r *Recorder) tallySolo(t *retryTally, err error) error {
+	if err == nil {
+		r.m.solo.WithLabelValues(outcomeCommitted).Inc()
+		t.committed++
+		return nil
+	}
+	r.m.solo.WithLabelValues(outcomeFailed).Inc()
+	t.failed++
+	if t.firstErr == nil {
+		t.firstErr = err
+	}
+	reason := reasonRejected
+	if unavailable(err) {
+		reason = reasonUnavailable
+	}
+	r.m.refused.WithLabelValues(reason).Inc()
+	return refused(err)
+}
+
+// retryTally counts what became of the requests of one failed batch.
+type retryTally struct {
+	committed, failed, untried, gone int
+	firstErr                         error // of the first failed solo attempt
+}
+
+// logRetry writes one line per failed batch: a warning when every request
+// was rescued, an error when some were refused.
+func (r *Recorder) logRetry(requests int, t retryTally, batchErr error, elapsed time.Duration) {
+	level := slog.LevelWarn
+	attrs := []slog.Attr{
+		slog.Int("requests", requests), slog.Int("committed", t.committed), slog.Int("failed", t.failed),
+		slog.Int("untried", t.untried), slog.Int("gone", t.gone),
+		slog.Duration("retry_duration", elapsed), slog.Any("batch_error", batchErr),
+	}
+	if t.failed+t.untried > 0 {
+		level = slog.LevelError
+	}
+	if t.firstErr != nil {
+		attrs = append(attrs, slog.Any("error", t.firstErr))
+	}
+	r.o.Logger.LogAttrs(context.Background(), level, "audit batch failed; retried each request alone", attrs...)
 }
 
 // live answers the requests whose caller has already gone (their access

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -18,10 +19,11 @@ import (
 // memAppender is an in-memory audit trail that can be made slow, held or
 // failing, and remembers exactly what each commit carried.
 type memAppender struct {
-	entered chan int             // if not nil, gets the record count of each commit as it starts
-	release chan struct{}        // if not nil, each commit waits for a token (or its context)
-	delay   time.Duration        // each commit takes this long
-	fail    func(call int) error // if not nil, the outcome of commit number call (from 1)
+	entered chan int                            // if not nil, gets the record count of each commit as it starts
+	release chan struct{}                       // if not nil, each commit waits for a token (or its context)
+	delay   time.Duration                       // each commit takes this long
+	fail    func(call int) error                // if not nil, the outcome of commit number call (from 1)
+	reject  func(recs []cpis.AuditRecord) error // if not nil, the outcome of a commit by what it carries
 
 	mu      sync.Mutex
 	calls   int
@@ -46,6 +48,11 @@ func (a *memAppender) AppendAudit(ctx context.Context, recs []cpis.AuditRecord) 
 	time.Sleep(a.delay)
 	if a.fail != nil {
 		if err := a.fail(call); err != nil {
+			return err
+		}
+	}
+	if a.reject != nil {
+		if err := a.reject(recs); err != nil {
 			return err
 		}
 	}
@@ -244,7 +251,8 @@ func TestRecordBatchLimits(t *testing.T) {
 }
 
 func TestRecordCommitFailure(t *testing.T) {
-	cause := errors.New("disk full")
+	// The store is unavailable: the whole batch fails, nobody is retried.
+	cause := cpis.E("store.AppendAudit", cpis.Unavailable, errors.New("disk full"))
 	a := &memAppender{
 		entered: make(chan int, 100), release: make(chan struct{}, 100),
 		fail: func(call int) error {
@@ -272,6 +280,9 @@ func TestRecordCommitFailure(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"first-0"}, a.stored()); diff != "" {
 		t.Errorf("stored (-want +got):\n%s", diff)
+	}
+	if n := a.callCount(); n != 2 {
+		t.Errorf("%d commits, want 2: requests were retried alone although the store was unavailable", n)
 	}
 	// The recorder goes on after a failed commit.
 	a.release <- struct{}{}
@@ -438,6 +449,13 @@ func TestMetrics(t *testing.T) {
 		"cpis_audit_commit_seconds count":     3,
 		"cpis_audit_commit_failures_total":    1,
 		"cpis_audit_queue_wait_seconds count": 3,
+		"cpis_audit_retry_seconds count":      0,
+		// The failed batch held one request: nothing to retry alone.
+		"cpis_audit_solo_retries_total{outcome=committed}":        0,
+		"cpis_audit_solo_retries_total{outcome=failed}":           0,
+		"cpis_audit_refused_requests_total{reason=rejected}":      1,
+		"cpis_audit_refused_requests_total{reason=retry_timeout}": 0,
+		"cpis_audit_refused_requests_total{reason=unavailable}":   0,
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("metrics (-want +got):\n%s", diff)
@@ -455,7 +473,15 @@ func gather(tb testing.TB, reg *prometheus.Registry) map[string]float64 {
 	for _, mf := range mfs {
 		for _, m := range mf.GetMetric() {
 			if c := m.GetCounter(); c != nil {
-				out[mf.GetName()] = c.GetValue()
+				name := mf.GetName()
+				if ls := m.GetLabel(); len(ls) > 0 {
+					var pairs []string
+					for _, l := range ls {
+						pairs = append(pairs, l.GetName()+"="+l.GetValue())
+					}
+					name += "{" + strings.Join(pairs, ",") + "}"
+				}
+				out[name] = c.GetValue()
 			}
 			if h := m.GetHistogram(); h != nil {
 				out[mf.GetName()+" count"] = float64(h.GetSampleCount())
@@ -476,5 +502,206 @@ func TestOptionsDefaults(t *testing.T) {
 	o = Options{MaxBatch: 3, Writers: 2, CommitTimeout: time.Second}.withDefaults()
 	if o.MaxBatch != 3 || o.Writers != 2 || o.CommitTimeout != time.Second {
 		t.Errorf("explicit options overridden: %+v", o)
+	}
+}
+
+// poisoned fails any commit that carries a record whose id starts with
+// "poison", as PostgreSQL fails a COPY holding one invalid UTF-8 value.
+func poisoned(recs []cpis.AuditRecord) error {
+	for _, r := range recs {
+		if strings.HasPrefix(r.ID, "poison") {
+			return errPoison
+		}
+	}
+	return nil
+}
+
+var errPoison = cpis.E("store.AppendAudit", errors.New("invalid byte sequence for encoding UTF8: 0xff"))
+
+// holdBatch makes the next commit carry every request in reqs: it holds the
+// writer on a first request, queues reqs behind it, and releases the writer.
+// It returns the first request's result and each of reqs' results.
+func holdBatch(t *testing.T, a *memAppender, r *Recorder, reqs ...[]cpis.AuditRecord) (first <-chan error, done []<-chan error) {
+	t.Helper()
+	first = record(t.Context(), r, records("first", 1)...)
+	started(t, a)
+	for i, recs := range reqs {
+		done = append(done, record(t.Context(), r, recs...))
+		waitFor(t, "request to queue", func() bool { return len(r.queue) == i+1 })
+	}
+	return first, done
+}
+
+func TestRecordPoisonedRecordFailsOnlyItsRequest(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	a := &memAppender{entered: make(chan int, 100), release: make(chan struct{}, 100), reject: poisoned}
+	r := newRecorder(t, a, Options{Registerer: reg})
+	// The poisoned request's first record is fine: it must not be stored either.
+	bad := append(records("ok-of-poisoned", 1), records("poison", 1)...)
+	first, done := holdBatch(t, a, r, records("good0", 2), bad, records("good1", 1), records("good2", 3))
+	for range 6 { // first, the batch, then four requests alone
+		a.release <- struct{}{}
+	}
+	if err := result(t, first); err != nil {
+		t.Fatalf("first: %v", err)
+	}
+	for i, d := range done {
+		err := result(t, d)
+		if i == 1 {
+			checkUnavailable(t, err, errPoison)
+			continue
+		}
+		if err != nil {
+			t.Errorf("request %d, batched with a poisoned record: %v", i, err)
+		}
+	}
+	want := []string{"first-0", "good0-0", "good0-1", "good1-0", "good2-0", "good2-1", "good2-2"}
+	if diff := cmp.Diff(want, a.stored()); diff != "" {
+		t.Errorf("stored (-want +got):\n%s", diff)
+	}
+	var sizes []int
+	for _, b := range a.committed() {
+		sizes = append(sizes, len(b))
+	}
+	if diff := cmp.Diff([]int{1, 2, 1, 3}, sizes); diff != "" {
+		t.Errorf("committed batch sizes (-want +got):\n%s", diff)
+	}
+	if n := a.callCount(); n != 6 {
+		t.Errorf("%d commits, want 6: one, the failed batch, one for each of its four requests", n)
+	}
+	got := gather(t, reg)
+	for name, v := range map[string]float64{
+		"cpis_audit_commit_failures_total":                   1,
+		`cpis_audit_solo_retries_total{outcome=committed}`:   3,
+		`cpis_audit_solo_retries_total{outcome=failed}`:      1,
+		`cpis_audit_refused_requests_total{reason=rejected}`: 1,
+		"cpis_audit_retry_seconds count":                     1,
+	} {
+		if got[name] != v {
+			t.Errorf("%s = %v, want %v", name, got[name], v)
+		}
+	}
+}
+
+func TestRecordNoSoloRetryWhenUnavailable(t *testing.T) {
+	for name, cause := range map[string]error{
+		"store unavailable": cpis.E("store.AppendAudit", cpis.Unavailable, errors.New("connection refused")),
+		"commit timed out":  context.DeadlineExceeded,
+	} {
+		t.Run(name, func(t *testing.T) {
+			reg := prometheus.NewRegistry()
+			a := &memAppender{entered: make(chan int, 100), release: make(chan struct{}, 100),
+				fail: func(call int) error {
+					if call > 1 {
+						return cause
+					}
+					return nil
+				}}
+			r := newRecorder(t, a, Options{Registerer: reg})
+			var reqs [][]cpis.AuditRecord
+			for i := range 50 {
+				reqs = append(reqs, records(fmt.Sprintf("r%d", i), 1))
+			}
+			first, done := holdBatch(t, a, r, reqs...)
+			a.release <- struct{}{}
+			a.release <- struct{}{}
+			if err := result(t, first); err != nil {
+				t.Fatal(err)
+			}
+			for _, d := range done {
+				checkUnavailable(t, result(t, d), cause)
+			}
+			if n := a.callCount(); n != 2 {
+				t.Errorf("%d commits, want 2: a store that cannot serve was retried request by request", n)
+			}
+			if got := gather(t, reg)[`cpis_audit_refused_requests_total{reason=unavailable}`]; got != 50 {
+				t.Errorf("refused as unavailable: %v, want 50", got)
+			}
+		})
+	}
+}
+
+// A store that fails the batch for its content and then turns out to be
+// unavailable on the first solo attempt is not asked again for the rest.
+func TestRecordSoloRetriesStopWhenUnavailable(t *testing.T) {
+	down := cpis.E("store.AppendAudit", cpis.Unavailable, errors.New("connection reset"))
+	a := &memAppender{entered: make(chan int, 100), release: make(chan struct{}, 100),
+		fail: func(call int) error {
+			switch call {
+			case 1:
+				return nil
+			case 2:
+				return errPoison
+			}
+			return down
+		}}
+	reg := prometheus.NewRegistry()
+	r := newRecorder(t, a, Options{Registerer: reg})
+	first, done := holdBatch(t, a, r, records("a", 1), records("b", 1), records("c", 1), records("d", 1))
+	for range 3 {
+		a.release <- struct{}{}
+	}
+	if err := result(t, first); err != nil {
+		t.Fatal(err)
+	}
+	for _, d := range done {
+		checkUnavailable(t, result(t, d), nil)
+	}
+	if n := a.callCount(); n != 3 {
+		t.Errorf("%d commits, want 3: the batch, one solo attempt, then none", n)
+	}
+	got := gather(t, reg)
+	if got[`cpis_audit_refused_requests_total{reason=unavailable}`] != 4 || got[`cpis_audit_solo_retries_total{outcome=failed}`] != 1 {
+		t.Errorf("metrics: %v", got)
+	}
+}
+
+// However slow the store turns, the solo retries of one failed batch share
+// one CommitTimeout: the requests not reached in time are refused untried.
+func TestRecordSoloRetriesBounded(t *testing.T) {
+	const timeout, solo = 60 * time.Millisecond, 25 * time.Millisecond
+	gate := make(chan struct{})
+	a := &memAppender{entered: make(chan int, 1000),
+		reject: func(recs []cpis.AuditRecord) error {
+			switch {
+			case recs[0].ID == "first-0":
+				<-gate // holds the writer, past CommitTimeout, while the batch queues
+			case len(recs) > 1:
+				return errPoison // fails the batch at once
+			default:
+				time.Sleep(solo) // each request alone is slow, but succeeds
+			}
+			return nil
+		}}
+	reg := prometheus.NewRegistry()
+	r := newRecorder(t, a, Options{Registerer: reg, CommitTimeout: timeout})
+	first := record(t.Context(), r, records("first", 1)...)
+	started(t, a)
+	var done []<-chan error
+	for i := range 100 {
+		done = append(done, record(t.Context(), r, records(fmt.Sprintf("r%d", i), 1)...))
+		waitFor(t, "request to queue", func() bool { return len(r.queue) == i+1 })
+	}
+	start := time.Now()
+	close(gate)
+	if err := result(t, first); err != nil {
+		t.Fatal(err)
+	}
+	var ok int
+	for _, d := range done {
+		if err := result(t, d); err == nil {
+			ok++
+		} else {
+			checkUnavailable(t, err, errPoison)
+		}
+	}
+	// Unbounded, the retries would take 100 x 25 ms = 2.5 s.
+	if elapsed := time.Since(start); elapsed > 1500*time.Millisecond {
+		t.Errorf("the failed batch's retries took %v; CommitTimeout is %v", elapsed, timeout)
+	}
+	got := gather(t, reg)
+	untried := got[`cpis_audit_refused_requests_total{reason=retry_timeout}`]
+	if ok < 1 || ok > 10 || float64(ok)+untried != 100 || got[`cpis_audit_solo_retries_total{outcome=committed}`] != float64(ok) {
+		t.Errorf("%d requests committed alone, %v refused untried; metrics %v", ok, untried, got)
 	}
 }
