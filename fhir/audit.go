@@ -24,13 +24,14 @@ const (
 	accessScheduledLabel   = "Scheduled care access (B0170): no notification is sent"
 )
 
-// The audit shape, CPIS.md section 6 (IHE BALP), with these choices:
+// The audit shape (docs/domain.md, Audit shape: IHE BALP on R4), with these
+// choices:
 //
 //	id, recorded       the record's UUID and time (UTC).
 //	type, subtype      audit-event-type#rest; restful-interaction#<Interaction>.
 //	action, outcome    from the record (C R U D E; 0 4 8 12).
 //	purposeOfEvent     for a health user's view of plan data (Access) only:
-//	                   cpis-access-type#unscheduled (B0107, the LA is notified)
+//	                   cpis-access-type#unscheduled (B0107, the LA is to be notified)
 //	                   or #scheduled (B0170). A coded purpose rather than an
 //	                   extension, so generic AuditEvent tools can show it.
 //	agent[0]           the user: type v3-ParticipationType#IRCP (a health

@@ -1,8 +1,31 @@
 // Package fhir is the FHIR R4 wire model of the service: it turns domain
 // values (cpis.Plan, cpis.AuditRecord, *cpis.Error) into google/fhir R4
-// protos and reads CP-IS Flags from client JSON. JSON is produced and read
-// only by google/fhir's jsonformat package; no FHIR JSON struct is written by
-// hand here.
+// protos and reads CP-IS Flags from client JSON.
+//
+// Every resource this package produces (Flag, CareTeam, AuditEvent,
+// OperationOutcome, the history Bundle, the CapabilityStatement) is built as
+// an R4 proto and rendered by google/fhir's jsonformat package
+// (MarshalResource), and a client's Flag is read by jsonformat (ParseFlag).
+// (The conformance resources in profiles/ are static JSON files that the api
+// package serves as they are.) Two pieces of JSON are handled by hand here,
+// with encoding/json:
+//
+//   - The searchset Bundle (MarshalSearchset). Its envelope (resourceType,
+//     type, total, link, and each entry's fullUrl and search.mode) is
+//     written from the small structs in bundle.go; each entry's resource is
+//     jsonformat's output, embedded unchanged. Building the whole Bundle as a
+//     proto and rendering it with jsonformat cost more than the search it
+//     reports (cmd/cpisbench). The bytes are the ones jsonformat writes for
+//     the same Bundle built as a proto (keys in alphabetical order, no HTML
+//     escaping): testdata/searchset.json, written when jsonformat still
+//     rendered the whole Bundle, pins them (TestGolden), and the tests read
+//     the output back with jsonformat's validating R4 reader.
+//   - The top level of a client's Flag (checkEnvelope in parse.go), decoded
+//     only to check that the body is one JSON object with resourceType Flag
+//     before jsonformat reads it, so that the commonest mistakes get clear
+//     messages and a wrong resourceType is never echoed back.
+//
+// No other FHIR JSON is written or read by hand.
 //
 // The package is pure: it has no clock (callers pass "today"), no logger and
 // no configuration. Its only shared state is the jsonformat marshaller and
@@ -33,7 +56,8 @@ const (
 	serverObserverSystem = "urn:ietf:rfc:3986"              // the observer is named by its base URL
 )
 
-// National and international systems (CPIS.md section 4).
+// National and international systems (docs/domain.md, Identifier systems and
+// Codes).
 const (
 	NHSNumberSystem      = cpis.NHSNumberSystem
 	ODSSystem            = "https://fhir.nhs.uk/Id/ods-organization-code"

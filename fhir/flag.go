@@ -74,7 +74,7 @@ const (
 	OwnerView              // the responsible LA: everything it sent, with the date of birth
 )
 
-// SNOMED CT concepts for plan types (CPIS.md section 4). A UCPP has none.
+// SNOMED CT concepts for plan types (docs/domain.md, Codes). A UCPP has none.
 const (
 	snomedCPP = "1064311000000109"
 	snomedCLA = "764841000000100"

@@ -11,7 +11,7 @@ import (
 )
 
 // spineErrorVersion is the version of the Spine-ErrorOrWarningCode system
-// the codes come from (CPIS.md section 4).
+// the codes come from (docs/domain.md, Spine error codes).
 const spineErrorVersion = "1"
 
 // spineError is one row of the error table.
@@ -22,14 +22,18 @@ type spineError struct {
 }
 
 // spineErrors is the single table from error kind to NHS Spine error code,
-// HTTP status and FHIR issue type. Choices where CPIS.md is silent:
+// HTTP status and FHIR issue type. Choices where the national table
+// (docs/domain.md, Spine error codes) is silent:
 //   - Invalid is 400 VALIDATION_ERROR for malformed and rule-breaking content
 //     alike: the kind does not tell them apart, and NHS APIs use 400 for both.
-//   - NotSupported is 405 INVALID_VALUE (issue not-supported): the Spine table
-//     has no code of its own for it.
+//   - NotSupported is 405 INVALID_VALUE (issue not-supported), for a method
+//     an endpoint does not offer and for a body that is not JSON: the Spine
+//     table has no code of its own for it.
+//   - PreconditionRequired (an update without If-Match) is 428 and TooLarge
+//     413: statuses the national table has no row for, with the nearest code.
 //   - Other is 500 INTERNAL_SERVER_ERROR (issue exception): the national
-//     table in CPIS.md has no 500 row; this code is used by other NHS
-//     England FHIR APIs for the same case.
+//     table has no 500 row; this code is used by other NHS England FHIR APIs
+//     for the same case.
 //   - Unauthenticated is issue login (the client must authenticate), the
 //     403s are issue forbidden, TooLarge is too-long, Unavailable transient.
 var spineErrors = [...]spineError{

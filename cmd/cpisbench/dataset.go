@@ -30,7 +30,7 @@ type dataset struct {
 	without  []cpis.NHSNumber // valid NHS numbers with no plan
 }
 
-// Proportions of the data set (CPIS.md section 7 and the national
+// Proportions of the data set (docs/domain.md, Scale, and the national
 // statistics it summarises).
 const (
 	numLAs         = 153

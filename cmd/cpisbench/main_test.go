@@ -295,7 +295,7 @@ func TestTestNHSNumbers(t *testing.T) {
 	if len(all) < 900_000 || len(all) > 920_000 {
 		t.Fatalf("%d numbers, want about 909,000", len(all))
 	}
-	for _, known := range []cpis.NHSNumber{"9990276579"} { // CPIS.md's valid test number
+	for _, known := range []cpis.NHSNumber{"9990276579"} { // a valid test number (docs/domain.md, NHS numbers)
 		if _, found := slices.BinarySearch(all, known); !found {
 			t.Errorf("%s is missing", known)
 		}

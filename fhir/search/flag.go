@@ -16,7 +16,7 @@ import (
 // wire model, and fhir_test.go checks the two agree.
 const planTypeSystem = "https://cpis.example.org/fhir/CodeSystem/cpis-plan-type"
 
-// SNOMED CT codes for the plan types that have one (CPIS.md section 4).
+// SNOMED CT codes for the plan types that have one (docs/domain.md, Codes).
 const (
 	snomedSystem = "http://snomed.info/sct"
 	snomedCPP    = "1064311000000109" // child protection plan

@@ -7,7 +7,8 @@ import (
 	"github.com/cpis-fhir/cpis/internal/cpis"
 )
 
-// SDSUserIDSystem is the identifier system of SDS user ids (CPIS.md section 4).
+// SDSUserIDSystem is the identifier system of SDS user ids (docs/domain.md,
+// Identifier systems).
 const SDSUserIDSystem = "https://fhir.nhs.uk/Id/sds-user-id"
 
 // tokenValue returns the value of one identifier token. With the :identifier

@@ -9,8 +9,9 @@ import (
 )
 
 // claims are the token claims this service reads beyond the registered ones
-// (iss, aud, exp ...), which jwx checks. Names follow CIS2 (CPIS.md section 4)
-// for health users; la_code and la_name mark a local authority's system.
+// (iss, aud, exp ...), which jwx checks. Names follow CIS2 for health users
+// (docs/domain.md, CIS2 claims); la_code and la_name mark a local authority's
+// system.
 type claims struct {
 	Subject        string     `json:"sub,omitempty"`
 	Name           string     `json:"name,omitempty"`

@@ -2,7 +2,8 @@ package cpis
 
 import "time"
 
-// Activity codes of the national RBAC that govern CP-IS (CPIS.md section 3).
+// Activity codes of the national RBAC that govern viewing CP-IS
+// (docs/domain.md, Unscheduled and scheduled care).
 const (
 	ActivityUnscheduledView = "B0107" // View CP-IS Flag; the read notifies the responsible LA
 	ActivityScheduledView   = "B0170" // View CP-IS Flag without sending an ASN
@@ -82,8 +83,9 @@ type AuditRecord struct {
 	// Access marks a health user's view of plan data: such records make up the
 	// "Child Protection Information Previously Viewed By" history.
 	Access bool
-	// Unscheduled marks a view in unscheduled care (B0107), which notifies
-	// the responsible LA; a scheduled-care view (B0170) does not.
+	// Unscheduled marks a view in unscheduled care (B0107), of which the
+	// responsible LA is to be notified (an ASN: sending it is not yet
+	// implemented); a scheduled-care view (B0170) notifies no one.
 	Unscheduled bool
 	// LACodes are the responsible LAs of the plans concerned, so that an LA can
 	// be shown the access history of its own plans.

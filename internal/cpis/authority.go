@@ -15,7 +15,8 @@ type DirectoryEntry struct {
 	OfficePhone    string
 }
 
-// TrustDirectory is the Trust's six local authorities (CPIS.md section 3).
+// TrustDirectory is the Trust's six local authorities
+// (docs/domain.md, The Trust's LA directory).
 // The codes are fictional (ZLA prefix) and the numbers are in Ofcom's range
 // reserved for drama (020 7946 0xxx), so nothing here can reach a real office.
 func TrustDirectory() []DirectoryEntry {

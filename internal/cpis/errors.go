@@ -8,27 +8,28 @@ import (
 // Kind classifies a failure so that every layer can decide what to do with it
 // without parsing messages. The list is append-only: a kind's meaning never
 // changes once released. The HTTP status and NHS Spine error code for each
-// kind are chosen in one table in the api package.
+// kind are chosen in one table, fhir.SpineError in fhir/outcome.go
+// (docs/domain.md, Spine error codes).
 type Kind uint8
 
 // Error kinds.
 const (
-	Other                Kind = iota // an unexpected failure; a bug or an unclassified driver error
-	Invalid                          // content breaks a rule of the profile or the SOP (VALIDATION_ERROR)
-	InvalidNHSNumber                 // an NHS number that is not 10 digits or fails Modulus 11 (INVALID_RESOURCE_ID)
-	InvalidSearch                    // a search parameter that cannot be understood (INVALID_SEARCH_DATA)
-	InvalidValue                     // a header or parameter with a value we cannot use (INVALID_VALUE)
-	MissingValue                     // a required header or parameter is absent (MISSING_VALUE)
-	NotFound                         // no such resource, or not visible to the caller (RESOURCE_NOT_FOUND)
+	Other                Kind = iota // an unexpected failure; a bug or an unclassified driver error (INTERNAL_SERVER_ERROR, 500)
+	Invalid                          // content breaks a rule of the profile or the SOP (VALIDATION_ERROR, 400)
+	InvalidNHSNumber                 // an NHS number that is not 10 digits or fails Modulus 11 (INVALID_RESOURCE_ID, 400)
+	InvalidSearch                    // a search parameter that cannot be understood (INVALID_SEARCH_DATA, 400)
+	InvalidValue                     // a header or parameter with a value we cannot use (INVALID_VALUE, 400)
+	MissingValue                     // a required header or parameter is absent (MISSING_VALUE, 400)
+	NotFound                         // no such resource, or not visible to the caller (RESOURCE_NOT_FOUND, 404)
 	Unauthenticated                  // no valid bearer token (ACCESS_DENIED, 401)
 	AccessDenied                     // authenticated, but the role or scope does not allow it (ACCESS_DENIED, 403)
-	ForbiddenUpdate                  // an LA tried to change a plan another LA is responsible for (FORBIDDEN_UPDATE)
+	ForbiddenUpdate                  // an LA tried to write a plan another LA is responsible for, or to name another LA as author (FORBIDDEN_UPDATE, 403)
 	PreconditionRequired             // a versioned update without If-Match (PRECONDITION_FAILED, 428)
-	PreconditionFailed               // If-Match names a version that is not the current one (PRECONDITION_FAILED, 412)
-	Conflict                         // a concurrent change won (RESOURCE_VERSION_MISMATCH, 409)
+	PreconditionFailed               // If-Match is not the current version (a stale client, or a concurrent writer won), or names no version (PRECONDITION_FAILED, 412)
+	Conflict                         // a key already taken: a plan id stored twice, as by an import (RESOURCE_VERSION_MISMATCH, 409)
 	TooLarge                         // a request body over the limit (VALIDATION_ERROR, 413)
-	Unavailable                      // a dependency (store, audit) is down; retry later (SERVICE_UNAVAILABLE)
-	NotSupported                     // a FHIR interaction or format this server does not offer (405/415/406)
+	Unavailable                      // a dependency (store, audit) is down; retry later (SERVICE_UNAVAILABLE, 503)
+	NotSupported                     // an HTTP method an endpoint does not offer, or a body that is not JSON (INVALID_VALUE, 405)
 )
 
 var kindNames = [...]string{
@@ -71,7 +72,8 @@ type Error struct {
 }
 
 // E builds an *Error. Arguments are taken by type: a string is the message,
-// a Kind the kind, an error the wrapped cause, and Expr the FHIRPath.
+// a Kind the kind, an error the wrapped cause, and Expr the FHIRPath. Without
+// a Kind, the error takes the kind of its cause (KindOf), or Other.
 func E(op string, args ...any) error {
 	e := &Error{Op: op}
 	for _, a := range args {
@@ -131,8 +133,11 @@ func KindOf(err error) Kind {
 
 // Problems flattens err (which may be an errors.Join of several) into the
 // *Error values it holds, so that one response can list every problem found.
-// A join wrapped with fmt.Errorf("op: %w", ...) is flattened too; one wrapped
-// in an *Error stays that one *Error, which speaks for the whole.
+// A join wrapped with fmt.Errorf("op: %w", ...) is flattened too, and so is
+// one wrapped in an *Error that adds only an operation name (no message, no
+// expression): cpis.E(op, joined) reports the problems it wraps. An *Error
+// with a message or an expression of its own speaks for the whole and stays
+// one problem. An error that holds no *Error is one problem of kind Other.
 func Problems(err error) []*Error {
 	if err == nil {
 		return nil
