@@ -22,7 +22,7 @@ func (s *Server) healthz(c echo.Context) error {
 func (s *Server) readyz(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 2*time.Second)
 	defer cancel()
-	if err := s.Store.Ping(ctx); err != nil {
+	if err := s.Register.Ready(ctx); err != nil {
 		return cpis.E("api.readyz", cpis.Unavailable, "the store is not reachable", err)
 	}
 	return writeJSON(c, http.StatusOK, map[string]string{"status": "ready"})

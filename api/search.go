@@ -12,7 +12,6 @@ import (
 	"github.com/cpis-fhir/cpis/fhir"
 	"github.com/cpis-fhir/cpis/fhir/search"
 	"github.com/cpis-fhir/cpis/internal/cpis"
-	"github.com/cpis-fhir/cpis/internal/store"
 )
 
 // searchFlags finds plans (GET /Flag). Health users search by NHS number and
@@ -20,81 +19,53 @@ import (
 // No match is an empty searchset, never a 404.
 func (s *Server) searchFlags(c echo.Context) error {
 	const op = "api.searchFlags"
-	r, q, warnings, err := s.planSearch(c, op)
+	rc, err := s.caller(c)
 	if err != nil {
 		return err
 	}
-	page, err := s.Store.SearchPlans(c.Request().Context(), q)
+	q, warnings, err := search.ParseFlagSearch(queryParams(c), strict(c))
 	if err != nil {
 		return cpis.E(op, err)
 	}
-	if err := s.auditedSearch(c, r, q.NHSNumber, page.Plans); err != nil {
+	shown, err := s.Register.SearchPlans(c.Request().Context(), rc, q)
+	if err != nil {
 		return err
 	}
-	today := s.today()
-	entries := make([]proto.Message, len(page.Plans))
-	for i, p := range page.Plans {
-		entries[i] = fhir.FlagResource(p, today, r.view)
+	entries := make([]proto.Message, len(shown.Plans))
+	for i, p := range shown.Plans {
+		entries[i] = fhir.FlagResource(p, shown.Today, shown.View)
 	}
-	return s.writeSearchset(c, "Flag", entries, warnings, search.Encode(q), q.Offset, q.Limit, page.More)
+	return s.writeSearchset(c, "Flag", entries, warnings, search.Encode(q), q.Offset, q.Limit, shown.More)
 }
 
 // searchCareTeams answers the national CP-IS API's question (GET /CareTeam):
 // the plans and their LA contacts for one NHS number, as CareTeams.
 func (s *Server) searchCareTeams(c echo.Context) error {
 	const op = "api.searchCareTeams"
-	r, err := s.reader(c, op)
+	rc, err := s.caller(c)
 	if err != nil {
 		return err
 	}
-	nhs, warnings, err := search.ParsePatientOnly(c.QueryParams(), strict(c))
+	nhs, warnings, err := search.ParsePatientOnly(queryParams(c), strict(c))
 	if err != nil {
 		return cpis.E(op, err)
 	}
-	if nhs == "" {
-		return cpis.E(op, cpis.MissingValue, cpis.Expr("patient:identifier"), "a CareTeam search needs the patient's NHS number: patient:identifier=https://fhir.nhs.uk/Id/nhs-number|<nhs>")
-	}
-	today := s.today()
-	q := store.PlanQuery{NHSNumber: nhs, Today: today, Limit: 100}
-	if r.health {
-		q.VisibleOn = today
-	} else {
-		q.LACode = r.p.LACode
-	}
-	page, err := s.Store.SearchPlans(c.Request().Context(), q)
+	shown, err := s.Register.CareTeams(c.Request().Context(), rc, nhs)
 	if err != nil {
-		return cpis.E(op, err)
-	}
-	if err := s.auditedSearch(c, r, nhs, page.Plans); err != nil {
 		return err
 	}
-	entries := make([]proto.Message, len(page.Plans))
-	for i, p := range page.Plans {
-		entries[i] = fhir.CareTeamResource(p, today)
+	entries := make([]proto.Message, len(shown.Plans))
+	for i, p := range shown.Plans {
+		entries[i] = fhir.CareTeamResource(p, shown.Today)
 	}
-	return s.writeSearchset(c, "CareTeam", entries, warnings, c.QueryParams(), 0, 0, false)
+	return s.writeSearchset(c, "CareTeam", entries, warnings, queryParams(c), 0, 0, false)
 }
 
-// planSearch parses a Flag search and scopes it to what the caller may see.
-func (s *Server) planSearch(c echo.Context, op string) (reader, store.PlanQuery, []*cpis.Error, error) {
-	r, err := s.reader(c, op)
-	if err != nil {
-		return r, store.PlanQuery{}, nil, err
-	}
-	q, warnings, err := search.ParseFlagSearch(c.QueryParams(), strict(c))
-	if err != nil {
-		return r, q, nil, cpis.E(op, err)
-	}
-	q.Today = s.today()
-	if r.health {
-		if q.NHSNumber == "" {
-			return r, q, nil, cpis.E(op, cpis.MissingValue, cpis.Expr("patient"), "a search needs the patient's NHS number: patient, patient:identifier or subject:identifier")
-		}
-		q.VisibleOn = q.Today
-	} else {
-		q.LACode = r.p.LACode
-	}
-	return r, q, warnings, nil
+// queryParams is the request's query, which checkRequest has already
+// found well-formed.
+func queryParams(c echo.Context) url.Values {
+	v, _ := url.ParseQuery(c.Request().URL.RawQuery)
+	return v
 }
 
 // strict reports whether the client asked for unknown search parameters to

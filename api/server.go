@@ -14,8 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/cpis-fhir/cpis/internal/auth"
-	"github.com/cpis-fhir/cpis/internal/cpis"
-	"github.com/cpis-fhir/cpis/internal/store"
+	"github.com/cpis-fhir/cpis/internal/register"
 )
 
 // MaxBodyBytes is the largest request body accepted: a Flag is well under 4 KiB.
@@ -26,21 +25,14 @@ type TokenVerifier interface {
 	Verify(ctx context.Context, token string) (*auth.Principal, error)
 }
 
-// Recorder makes audit records durable; Record returns only once they are
-// committed (nil) or cannot be (an Unavailable error).
-type Recorder interface {
-	Record(ctx context.Context, recs ...cpis.AuditRecord) error
-}
-
 // Deps is everything the HTTP surface needs. All fields are required except
 // Dev (nil outside dev mode) and Registry (nil: no metrics).
 type Deps struct {
-	Store    store.Store
-	Audit    Recorder
+	Register *register.Service // the application layer: every rule, every audit record
 	Verifier TokenVerifier
 	Dev      *auth.DevIssuer // dev mode only: serves /dev/*
 	Now      func() time.Time
-	NewID    func() string // new resource and audit ids (UUIDs)
+	NewID    func() string // request ids when the caller sends none (UUIDs)
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
 	BaseURL  string // public base URL, e.g. https://cpis.example.org/fhir; no trailing slash
@@ -64,10 +56,7 @@ func New(d Deps) http.Handler {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(s.requestIDs)
-	e.Use(s.observe)
+	e.Use(s.observe, s.checkRequest)
 	s.routes(e)
 	return e
 }
-
-// today is the UK calendar date now, on the injected clock.
-func (s *Server) today() cpis.Date { return cpis.Today(s.Now()) }

@@ -143,7 +143,7 @@ func resourceEntry(base string, r proto.Message) *bcrpb.Bundle_Entry {
 // ETag (W/"n"), Last-Modified and, for POST and PUT, the version's location.
 // A DELETE's entry keeps its resource, because the withdrawn version is
 // stored and can be read with vread.
-func HistoryBundle(baseURL string, versions []cpis.Plan, today cpis.Date, v View) *bcrpb.Bundle {
+func HistoryBundle(baseURL string, versions []cpis.Plan, today cpis.Date, v cpis.View) *bcrpb.Bundle {
 	total := len(versions)
 	b := &bcrpb.Bundle{
 		Type:  &bcrpb.Bundle_TypeCode{Value: cpb.BundleTypeCode_HISTORY},

@@ -47,7 +47,7 @@ func TestSearchsetBundle(t *testing.T) {
 	}{
 		{"no match", Searchset{BaseURL: testBase, Self: testBase + "/Flag?patient=x"}, nil, 1},
 		{"match and next", Searchset{BaseURL: testBase, Self: testBase + "/Flag?a", Next: testBase + "/Flag?b",
-			Entries: []proto.Message{FlagResource(p, today, HealthView)}},
+			Entries: []proto.Message{FlagResource(p, today, cpis.HealthView)}},
 			[]entryShape{{flagURL, "Flag", "MATCH", none, "", ""}}, 2},
 		{"include and outcome", Searchset{BaseURL: testBase, Self: testBase + "/AuditEvent?a",
 			Entries:  []proto.Message{AuditEventResource(healthSearchRecord(), testBase)},
@@ -140,7 +140,7 @@ func TestHistoryBundle(t *testing.T) {
 	validator := newValidator(t)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b := HistoryBundle(testBase, tt.versions, today, OwnerView)
+			b := HistoryBundle(testBase, tt.versions, today, cpis.OwnerView)
 			if diff := cmp.Diff(tt.want, shapeOf(b)); diff != "" {
 				t.Errorf("entries (-want +got):\n%s", diff)
 			}

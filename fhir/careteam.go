@@ -36,7 +36,7 @@ import (
 func CareTeamResource(p cpis.Plan, today cpis.Date) *ctpb.CareTeam {
 	ct := &ctpb.CareTeam{
 		Meta:      resourceMeta(p, ""),
-		Extension: planExtensions(p, HealthView),
+		Extension: planExtensions(p, cpis.HealthView),
 		Status:    &ctpb.CareTeam_StatusCode{Value: careTeamStatus(p.StatusOn(today))},
 		Category:  []*dpb.CodeableConcept{planTypeConcept(p.Type)},
 		Name:      str(p.Type.Display()),

@@ -48,12 +48,14 @@ import (
 //	                   day or a partial date is refused.
 //	author             {type "Organization" (optional on input), identifier
 //	                   {system ods-organization-code, value LA code}, display
-//	                   LA name}. No reference string.
+//	                   LA name}. No reference string. The name is the register
+//	                   of local authorities' (cpis.Authorities): on input
+//	                   display is optional and, if sent, must equal it.
 //	extension          emergency-duty-telephone (1..1) and office-hours-telephone
 //	                   (0..1): valueContactPoint {system phone, value, use work;
 //	                   use optional on input but, if sent, work}; child-birth-date
 //	                   (0..1): valueDate, full date, written for the responsible
-//	                   LA (OwnerView) only, never for health users (HealthView).
+//	                   LA (cpis.OwnerView) only, never for health users (cpis.HealthView).
 //	                   Any other extension, and every modifierExtension, is refused.
 //	anything else      text, contained, identifier, encounter, implicitRules,
 //	                   language, element ids, extensions on elements, coding
@@ -64,15 +66,6 @@ import (
 //	                   nobody thought of is refused too.
 //
 // Output key order is alphabetical (jsonformat renders a map).
-
-// View selects what a reader may see of a plan.
-type View int
-
-// Views.
-const (
-	HealthView View = iota // health users: the shared dataset, without the child's date of birth
-	OwnerView              // the responsible LA: everything it sent, with the date of birth
-)
 
 // SNOMED CT concepts for plan types (docs/domain.md, Codes). A UCPP has none.
 const (
@@ -116,7 +109,7 @@ func flagStatus(s cpis.Status) cpb.FlagStatusCode_Value {
 // FlagResource renders plan p as a CP-IS Flag as seen on day today through
 // view v. Zero Version and LastUpdated (a plan not yet stored) are left out
 // of meta; an empty ID leaves out id.
-func FlagResource(p cpis.Plan, today cpis.Date, v View) *flagpb.Flag {
+func FlagResource(p cpis.Plan, today cpis.Date, v cpis.View) *flagpb.Flag {
 	f := &flagpb.Flag{
 		Meta:      resourceMeta(p, FlagProfileURL),
 		Extension: planExtensions(p, v),
@@ -169,7 +162,7 @@ func laRef(la cpis.LocalAuthority) *dpb.Reference {
 
 // planExtensions are the LA's telephone numbers and, for the owner only,
 // the child's date of birth.
-func planExtensions(p cpis.Plan, v View) []*dpb.Extension {
+func planExtensions(p cpis.Plan, v cpis.View) []*dpb.Extension {
 	var exts []*dpb.Extension
 	if p.EmergencyPhone != "" {
 		exts = append(exts, phoneExtension(EmergencyPhoneURL, p.EmergencyPhone))
@@ -177,7 +170,7 @@ func planExtensions(p cpis.Plan, v View) []*dpb.Extension {
 	if p.OfficePhone != "" {
 		exts = append(exts, phoneExtension(OfficePhoneURL, p.OfficePhone))
 	}
-	if v == OwnerView && !p.BirthDate.IsZero() {
+	if v == cpis.OwnerView && !p.BirthDate.IsZero() {
 		exts = append(exts, &dpb.Extension{
 			Url:   uri(ChildBirthDateURL),
 			Value: &dpb.Extension_ValueX{Choice: &dpb.Extension_ValueX_Date{Date: date(p.BirthDate)}},

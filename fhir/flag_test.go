@@ -11,7 +11,7 @@ import (
 )
 
 // roundTrip renders p for its owner and reads it back.
-func roundTrip(tb testing.TB, p cpis.Plan, v View) cpis.Plan {
+func roundTrip(tb testing.TB, p cpis.Plan, v cpis.View) cpis.Plan {
 	tb.Helper()
 	b, err := MarshalResource(FlagResource(p, today, v))
 	if err != nil {
@@ -40,7 +40,7 @@ func TestRoundTrip(t *testing.T) {
 	ignore := cmpopts.IgnoreFields(cpis.Plan{}, "Version", "LastUpdated")
 	for name, p := range tests {
 		t.Run(name, func(t *testing.T) {
-			if diff := cmp.Diff(p, roundTrip(t, p, OwnerView), ignore); diff != "" {
+			if diff := cmp.Diff(p, roundTrip(t, p, cpis.OwnerView), ignore); diff != "" {
 				t.Errorf("plan (-want +got):\n%s", diff)
 			}
 		})
@@ -50,7 +50,7 @@ func TestRoundTrip(t *testing.T) {
 // TestHealthViewHidesBirthDate: the child's date of birth is for the LA only.
 func TestHealthViewHidesBirthDate(t *testing.T) {
 	p := storedPlan()
-	b, err := MarshalResource(FlagResource(p, today, HealthView))
+	b, err := MarshalResource(FlagResource(p, today, cpis.HealthView))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,10 +59,10 @@ func TestHealthViewHidesBirthDate(t *testing.T) {
 			t.Errorf("health view contains %q:\n%s", s, b)
 		}
 	}
-	if got := roundTrip(t, p, HealthView); !got.BirthDate.IsZero() {
+	if got := roundTrip(t, p, cpis.HealthView); !got.BirthDate.IsZero() {
 		t.Errorf("health view round trip has BirthDate %v", got.BirthDate)
 	}
-	owner, err := MarshalResource(FlagResource(p, today, OwnerView))
+	owner, err := MarshalResource(FlagResource(p, today, cpis.OwnerView))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +90,7 @@ func TestFlagStatus(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			b, err := MarshalResource(FlagResource(tt.p, cpis.MustDate(tt.day), HealthView))
+			b, err := MarshalResource(FlagResource(tt.p, cpis.MustDate(tt.day), cpis.HealthView))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -113,7 +113,7 @@ func TestFlagCode(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(string(tt.t), func(t *testing.T) {
-			cc := FlagResource(cpis.Plan{Type: tt.t}, today, HealthView).GetCode()
+			cc := FlagResource(cpis.Plan{Type: tt.t}, today, cpis.HealthView).GetCode()
 			var got []string
 			for _, c := range cc.GetCoding() {
 				got = append(got, c.GetSystem().GetValue()+"|"+c.GetCode().GetValue())
@@ -134,7 +134,7 @@ func TestFlagCode(t *testing.T) {
 
 // TestUnstoredPlan: a plan with no id, version or time renders without them.
 func TestUnstoredPlan(t *testing.T) {
-	f := FlagResource(examplePlans["flag-cpp.json"], today, OwnerView)
+	f := FlagResource(examplePlans["flag-cpp.json"], today, cpis.OwnerView)
 	if f.GetId() != nil || f.GetMeta().GetVersionId() != nil || f.GetMeta().GetLastUpdated() != nil {
 		t.Errorf("id %v, meta %v; want neither id nor version nor lastUpdated", f.GetId(), f.GetMeta())
 	}

@@ -36,7 +36,7 @@ func FuzzParseFlag(f *testing.F) {
 			}
 			return
 		}
-		again := roundTrip(t, p, OwnerView)
+		again := roundTrip(t, p, cpis.OwnerView)
 		if diff := cmp.Diff(p, again, cmpopts.IgnoreFields(cpis.Plan{}, "Version", "LastUpdated")); diff != "" {
 			t.Fatalf("accepted plan does not round-trip (-parsed +again):\n%s", diff)
 		}

@@ -36,7 +36,7 @@ func goldenSearchset() Searchset {
 		BaseURL: testBase,
 		Self:    testBase + "/Flag?patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9990276579&_count=2",
 		Next:    testBase + "/Flag?patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9990276579&_count=2&_offset=2",
-		Entries: []proto.Message{FlagResource(p, today, HealthView), FlagResource(cla, today, HealthView)},
+		Entries: []proto.Message{FlagResource(p, today, cpis.HealthView), FlagResource(cla, today, cpis.HealthView)},
 		Warnings: []*cpis.Error{{Kind: cpis.InvalidSearch, Expression: "_elements",
 			Msg: "_elements is not supported and was ignored"}},
 		Total: &total,
@@ -59,9 +59,9 @@ func goldenJSON() map[string]func() ([]byte, error) {
 func goldenResources() map[string]proto.Message {
 	p := storedPlan()
 	return map[string]proto.Message{
-		"flag.json":                FlagResource(p, today, OwnerView),
+		"flag.json":                FlagResource(p, today, cpis.OwnerView),
 		"careteam.json":            CareTeamResource(p, today),
-		"history.json":             HistoryBundle(testBase, history(p), today, OwnerView),
+		"history.json":             HistoryBundle(testBase, history(p), today, cpis.OwnerView),
 		"auditevent.json":          AuditEventResource(healthSearchRecord(), testBase),
 		"auditevent-la.json":       AuditEventResource(laCreateRecord(), testBase),
 		"operationoutcome.json":    OperationOutcome(sampleProblems()),

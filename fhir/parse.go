@@ -349,8 +349,8 @@ func (pr *problems) author(r *dpb.Reference) cpis.LocalAuthority {
 	case la.Code == "":
 		pr.invalid("Flag.author.identifier.value", "the responsible local authority's code is required")
 	}
-	if la.Name == "" {
-		pr.invalid("Flag.author.display", "the responsible local authority's name is required in author.display")
+	if d := r.GetDisplay(); d != nil && !cpis.SafeText(la.Name, cpis.MaxLANameLength) {
+		pr.invalid("Flag.author.display", "author.display, if sent, must be the local authority's name as the register holds it")
 	}
 	return la
 }

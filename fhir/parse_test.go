@@ -146,7 +146,8 @@ func TestParseFlagRefuses(t *testing.T) {
 		{"author reference", []func(map[string]any){setIn("Organization/ZLA01", "author", "reference")}, []problem{inv("Flag.author.reference")}},
 		{"author system", []func(map[string]any){setIn("https://example.org/la", "author", "identifier", "system")}, []problem{inv("Flag.author.identifier.system")}},
 		{"author code missing", []func(map[string]any){delIn("author", "identifier", "value")}, []problem{inv("Flag.author.identifier.value")}},
-		{"author name missing", []func(map[string]any){delIn("author", "display")}, []problem{inv("Flag.author.display")}},
+		{"author name with a bidi override", []func(map[string]any){setIn("London Borough of Hackney\u202e", "author", "display")}, []problem{inv("Flag.author.display")}},
+		{"author name as a sentence", []func(map[string]any){setIn(strings.Repeat("Father is violent, call 07700 900123. ", 5), "author", "display")}, []problem{inv("Flag.author.display")}},
 		{"author type", []func(map[string]any){setIn("Practitioner", "author", "type")}, []problem{inv("Flag.author.type")}},
 		{"emergency phone missing", []func(map[string]any){func(m map[string]any) { m["extension"] = extensions(m)[1:] }}, []problem{inv(emergencyExpr)}},
 		{"emergency phone email", []func(map[string]any){setExtension(0, phoneExt(EmergencyPhoneURL, "email"))}, []problem{inv(emergencyExpr)}},
@@ -225,6 +226,8 @@ func TestParseFlagAccepts(t *testing.T) {
 				delete(extensions(m)[0].(map[string]any)["valueContactPoint"].(map[string]any), "use")
 			},
 		}, func(*cpis.Plan) {}},
+		{"no author name: the register supplies it", []func(map[string]any){delIn("author", "display")},
+			func(p *cpis.Plan) { p.LA.Name = "" }},
 		{"extensions in another order", []func(map[string]any){func(m map[string]any) {
 			e := extensions(m)
 			m["extension"] = []any{e[2], e[1], e[0]}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
 )
 
 // Config is the whole configuration of the server, built once from the
@@ -32,9 +34,19 @@ type Config struct {
 	// PprofAddr (CPIS_PPROF_ADDR) serves net/http/pprof on this loopback
 	// address, apart from the API, for profiling under load. Empty, the
 	// default, serves no profiles.
-	PprofAddr       string
+	PprofAddr string
+	// AuditorRoles (CPIS_AUDITOR_ROLES, comma-separated role codes) are the
+	// roles whose holders may search their organisation's audit trail, given
+	// the scope user/AuditEvent.read too. Unset: register.DefaultAuditorRoles.
+	AuditorRoles []string
+	// LARegisterFile (CPIS_LA_REGISTER_FILE) is the register of local
+	// authorities, a CSV file "code,name" (the national list in
+	// production). Required outside dev mode; in dev mode the Trust's six
+	// LAs are the register unless a file is given.
+	LARegisterFile  string
 	ShutdownTimeout time.Duration
 }
+
 
 // DevMode reports whether the server is its own token issuer.
 func (c Config) DevMode() bool { return c.Issuer == "" }
@@ -50,6 +62,8 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		BaseURL:         strings.TrimRight(getenv("CPIS_BASE_URL"), "/"),
 		Demo:            truthy(getenv("CPIS_DEMO")),
 		PprofAddr:       getenv("CPIS_PPROF_ADDR"),
+		AuditorRoles:    list(getenv("CPIS_AUDITOR_ROLES")),
+		LARegisterFile:  getenv("CPIS_LA_REGISTER_FILE"),
 		ShutdownTimeout: 20 * time.Second,
 	}
 	var err error
@@ -90,10 +104,31 @@ func (c *Config) validate() error {
 	if c.Audience == "" {
 		return errors.New("CPIS_AUDIENCE is required when CPIS_OIDC_ISSUER is set")
 	}
+	if c.LARegisterFile == "" {
+		return errors.New("CPIS_LA_REGISTER_FILE is required when CPIS_OIDC_ISSUER is set: the register of local authorities, a CSV file with the header code,name")
+	}
 	if c.Demo {
 		return errors.New("demo plans are for dev mode only: unset CPIS_DEMO or CPIS_OIDC_ISSUER")
 	}
 	return nil
+}
+
+// authorities is the register of local authorities: the file, or in dev
+// mode without one the Trust's directory.
+func (c Config) authorities() (*cpis.Authorities, error) {
+	if c.LARegisterFile == "" {
+		return cpis.DevAuthorities(), nil
+	}
+	f, err := os.Open(c.LARegisterFile)
+	if err != nil {
+		return nil, fmt.Errorf("CPIS_LA_REGISTER_FILE: %w", err)
+	}
+	defer f.Close()
+	a, err := cpis.ReadAuthorities(f)
+	if err != nil {
+		return nil, fmt.Errorf("CPIS_LA_REGISTER_FILE %s: %w", c.LARegisterFile, err)
+	}
+	return a, nil
 }
 
 // secret reads NAME, or the contents of the file named by NAME_FILE.
@@ -117,6 +152,17 @@ func or(v, def string) string {
 		return def
 	}
 	return v
+}
+
+// list splits a comma-separated setting, dropping empty items.
+func list(v string) []string {
+	var out []string
+	for _, s := range strings.Split(v, ",") {
+		if s = strings.TrimSpace(s); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 func truthy(v string) bool {

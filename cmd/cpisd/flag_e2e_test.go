@@ -230,17 +230,25 @@ func TestOnlyTheResponsibleLAChangesAPlan(t *testing.T) {
 		m["author"].(map[string]any)["identifier"].(map[string]any)["value"] = "ZLA02"
 		m["author"].(map[string]any)["display"] = "London Borough of Newham"
 	})
-	for name, res := range map[string]response{
-		"update as other LA, own author":   ts.as("la:ZLA02", "PUT", "/Flag/"+id, mine, "If-Match", `W/"1"`),
-		"update as other LA, their author": ts.as("la:ZLA02", "PUT", "/Flag/"+id, theirs, "If-Match", `W/"1"`),
-		"delete as other LA":               ts.as("la:ZLA02", "DELETE", "/Flag/"+id, nil),
+	// A body naming another LA as author is refused for what it says.
+	res := ts.as("la:ZLA02", "PUT", "/Flag/"+id, mine, "If-Match", `W/"1"`)
+	mustStatus(t, res, http.StatusForbidden)
+	if code, _ := outcome(t, res); code != "FORBIDDEN_UPDATE" {
+		t.Errorf("update naming another LA as author: code %q, want FORBIDDEN_UPDATE", code)
+	}
+	// Another LA's plan is answered exactly as a plan that does not exist,
+	// so that an LA cannot probe which ids are taken.
+	unknown := "5b1f8e0e-0000-4000-8000-000000000000"
+	theirsUnknown := edit(t, theirs, func(m map[string]any) { m["id"] = unknown })
+	for name, pair := range map[string][2]response{
+		"update": {ts.as("la:ZLA02", "PUT", "/Flag/"+id, theirs, "If-Match", `W/"1"`),
+			ts.as("la:ZLA02", "PUT", "/Flag/"+unknown, theirsUnknown, "If-Match", `W/"1"`)},
+		"delete": {ts.as("la:ZLA02", "DELETE", "/Flag/"+id, nil), ts.as("la:ZLA02", "DELETE", "/Flag/"+unknown, nil)},
 	} {
-		if res.Status != http.StatusForbidden {
-			t.Errorf("%s: status %d, want 403", name, res.Status)
-			continue
-		}
-		if code, _ := outcome(t, res); code != "FORBIDDEN_UPDATE" {
-			t.Errorf("%s: code %q, want FORBIDDEN_UPDATE", name, code)
+		other, none := pair[0], pair[1]
+		mustStatus(t, other, http.StatusNotFound)
+		if string(other.Body) != string(none.Body) || other.Status != none.Status {
+			t.Errorf("%s: another LA's plan answers %d %s, an unknown id %d %s", name, other.Status, other.Body, none.Status, none.Body)
 		}
 	}
 	got := ts.as(la, "GET", "/Flag/"+id, nil)

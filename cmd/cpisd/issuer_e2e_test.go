@@ -42,6 +42,7 @@ func (iss *externalIssuer) replica(t testing.TB, dbURL string) *testServer {
 	t.Helper()
 	ts := newTestServer(t, func(c *Config) {
 		c.DatabaseURL, c.Issuer, c.Audience = dbURL, iss.URL, "cpis"
+		c.LARegisterFile = "../../examples/la-register.csv" // as in production: the register comes from a file
 	})
 	ts.mint = func(persona string) string {
 		tok, _, err := iss.dev.Token(persona)

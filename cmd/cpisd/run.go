@@ -20,6 +20,7 @@ import (
 	"github.com/cpis-fhir/cpis/api"
 	"github.com/cpis-fhir/cpis/internal/audit"
 	"github.com/cpis-fhir/cpis/internal/auth"
+	"github.com/cpis-fhir/cpis/internal/register"
 	"github.com/cpis-fhir/cpis/internal/store"
 	"github.com/cpis-fhir/cpis/internal/store/postgres"
 	"github.com/cpis-fhir/cpis/internal/store/sqlite"
@@ -107,9 +108,17 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	s.recorder = audit.NewRecorder(s.store, audit.Options{Registerer: reg, Logger: s.log})
+	las, err := s.cfg.authorities()
+	if err != nil {
+		s.recorder.Close()
+		return err
+	}
 	deps := api.Deps{
-		Store: s.store, Audit: s.recorder, Now: now, NewID: uuid.NewString, Logger: s.log,
-		Registry: reg, BaseURL: s.URL, Version: version,
+		Register: register.New(register.Config{
+			Store: s.store, Audit: s.recorder, NewID: uuid.NewString, Source: s.URL,
+			Authorities: las, AuditorRoles: s.cfg.AuditorRoles,
+		}),
+		Now: now, NewID: uuid.NewString, Logger: s.log, Registry: reg, BaseURL: s.URL, Version: version,
 	}
 	if err := s.identity(ctx, &deps, now); err != nil {
 		s.recorder.Close()

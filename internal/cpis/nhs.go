@@ -1,5 +1,7 @@
 package cpis
 
+import "strings"
+
 // NHSNumberSystem is the FHIR identifier system of NHS numbers.
 const NHSNumberSystem = "https://fhir.nhs.uk/Id/nhs-number"
 
@@ -7,9 +9,10 @@ const NHSNumberSystem = "https://fhir.nhs.uk/Id/nhs-number"
 // It is personal data: never log it, never put it in an error message.
 type NHSNumber string
 
-// ParseNHSNumber checks s is exactly 10 ASCII digits whose last digit is the
-// Modulus 11 check digit of the first nine (weights 10..2; 11 becomes 0; a
-// check value of 10 means no number can be valid with those nine digits).
+// ParseNHSNumber checks s is exactly 10 ASCII digits, not one digit
+// repeated, whose last digit is the Modulus 11 check digit of the first nine
+// (weights 10..2; 11 becomes 0; a check value of 10 means no number can be
+// valid with those nine digits).
 func ParseNHSNumber(s string) (NHSNumber, error) {
 	const op = "cpis.ParseNHSNumber"
 	if len(s) != 10 {
@@ -24,6 +27,11 @@ func ParseNHSNumber(s string) (NHSNumber, error) {
 		if i < 9 {
 			sum += int(c-'0') * (10 - i)
 		}
+	}
+	if strings.Count(s, s[:1]) == 10 {
+		// 0000000000 and 1111111111 pass Modulus 11, but no NHS number is
+		// one digit repeated: such values are placeholders, never a child.
+		return "", E(op, InvalidNHSNumber, "an NHS number is not one digit repeated")
 	}
 	check := 11 - sum%11
 	if check == 11 {

@@ -34,6 +34,13 @@ func TestParseNHSNumber(t *testing.T) {
 		{"Arabic-Indic digits", "٩٠٠٠٠٠٠٠٠٩", false},
 		{"NUL", "900000000\x00", false},
 	}
+	for d := '0'; d <= '9'; d++ { // some pass Modulus 11, but none is a child's number
+		tests = append(tests, struct {
+			name string
+			in   string
+			ok   bool
+		}{"one digit repeated " + string(d), strings.Repeat(string(d), 10), false})
+	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			n, err := cpis.ParseNHSNumber(tt.in)

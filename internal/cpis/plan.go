@@ -3,6 +3,7 @@ package cpis
 import (
 	"errors"
 	"regexp"
+	"strings"
 	"time"
 )
 
@@ -69,6 +70,26 @@ type Plan struct {
 	LastUpdated    time.Time // when this version was stored
 }
 
+// View is what a reader may see of a plan.
+type View int
+
+// Views.
+const (
+	HealthView View = iota // health users: the shared dataset, without the child's date of birth
+	OwnerView              // the responsible LA: everything it sent, with the date of birth
+)
+
+// SameContent reports whether p and o hold the same plan data as an LA sends
+// it: subject, type, dates, LA, telephone numbers and date of birth. Ids,
+// versions, times of storage and the LA's name (which the server owns) are
+// not compared. A retried write is recognised by it, and a write that would
+// change nothing can be answered without writing.
+func (p Plan) SameContent(o Plan) bool {
+	return p.NHSNumber == o.NHSNumber && p.Type == o.Type && p.Start == o.Start && p.End == o.End &&
+		p.LA.Code == o.LA.Code && p.EmergencyPhone == o.EmergencyPhone && p.OfficePhone == o.OfficePhone &&
+		p.BirthDate == o.BirthDate && p.EnteredInError == o.EnteredInError
+}
+
 // DisplayUntil is the last day health users may see the plan.
 func (p Plan) DisplayUntil() Date {
 	if p.Type == UCPP {
@@ -95,14 +116,19 @@ func (p Plan) VisibleToHealth(today Date) bool {
 	return !p.EnteredInError && !today.After(p.DisplayUntil())
 }
 
-// ukPhone accepts a UK telephone number as people write it: digits, spaces,
-// hyphens, brackets (including round the area code, "(020) 7946 0101"), an
-// optional leading +44, and 10 or 11 digits in all.
-var ukPhone = regexp.MustCompile(`^(\+44\s?|\(?0)[0-9][0-9 ()\-]{8,14}$`)
+// ukPhone is a UK telephone number as a reader must be able to dial it:
+// digits with single spaces between them, starting 0 or +44 (no brackets,
+// hyphens, extensions or words: anything a reader sees is bounded).
+var ukPhone = regexp.MustCompile(`^(\+44 ?|0)[0-9]( ?[0-9]){8,12}$`)
 
-// ValidPhone reports whether s looks like a UK telephone number that can be dialled.
+// maxPhoneLength bounds a telephone number as written, spaces included.
+const maxPhoneLength = 20
+
+// ValidPhone reports whether s is a UK telephone number that can be dialled:
+// digits and single spaces, one leading + (for +44), 10 or 11 digits after
+// the 0 or 44 prefix is taken as 0.
 func ValidPhone(s string) bool {
-	if !ukPhone.MatchString(s) {
+	if len(s) > maxPhoneLength || !ukPhone.MatchString(s) {
 		return false
 	}
 	n := 0
@@ -111,13 +137,23 @@ func ValidPhone(s string) bool {
 			n++
 		}
 	}
-	return n >= 10 && n <= 12
+	if strings.HasPrefix(s, "+") {
+		n-- // +44 stands for the leading 0 and one more digit
+	}
+	return n >= 10 && n <= 11
 }
+
+// MaxUnbornPlanDays is the longest a UCPP may run: it starts during the
+// pregnancy and ends on the expected date of delivery, and a pregnancy is
+// about 280 days.
+const MaxUnbornPlanDays = 300
 
 // Validate checks every rule of the SOP that a single plan must satisfy on
 // its own. It reports all the problems it finds, joined, each an *Error of
 // kind Invalid with the FHIRPath of the element at fault. It does not check
-// who may write the plan: that is a matter for the caller's identity.
+// who may write the plan, nor the LA against the register of local
+// authorities (whose name the server owns): those are the application
+// layer's (internal/register).
 func (p Plan) Validate() error {
 	const op = "cpis.Plan.Validate"
 	var errs []error
@@ -141,11 +177,11 @@ func (p Plan) Validate() error {
 		bad("Flag.period.end", "the end date is before the start date")
 	}
 	errs = append(errs, p.validateBirthDate(op)...)
+	if p.Type == UCPP && !p.Start.IsZero() && !p.End.IsZero() && p.End.After(p.Start.AddDays(MaxUnbornPlanDays)) {
+		bad("Flag.period.end", "an unborn child protection plan ends on the expected date of delivery: at most 300 days after it starts")
+	}
 	if p.LA.Code == "" {
 		bad("Flag.author.identifier.value", "the responsible local authority's code is missing")
-	}
-	if p.LA.Name == "" {
-		bad("Flag.author.display", "the responsible local authority's name is missing")
 	}
 	if p.EmergencyPhone == "" {
 		bad("Flag.extension('emergency-duty-telephone')", "the LA emergency duty telephone number is mandatory")

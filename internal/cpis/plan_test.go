@@ -30,7 +30,6 @@ const (
 	exprEnd       = "Flag.period.end"
 	exprBirth     = "Flag.extension('child-birth-date')"
 	exprLACode    = "Flag.author.identifier.value"
-	exprLAName    = "Flag.author.display"
 	exprEmergency = "Flag.extension('emergency-duty-telephone')"
 	exprOffice    = "Flag.extension('office-hours-telephone')"
 )
@@ -62,7 +61,11 @@ func TestPlanValidateAccepts(t *testing.T) {
 	}{
 		{"CPP", validPlan()},
 		{"CLA", planWith(func(p *cpis.Plan) { p.Type = cpis.CLA })},
-		{"UCPP without a birth date", planWith(func(p *cpis.Plan) { p.Type = cpis.UCPP; p.BirthDate = cpis.Date{} })},
+		{"UCPP without a birth date", planWith(func(p *cpis.Plan) { p.Type = cpis.UCPP; p.BirthDate = cpis.Date{}; p.End = p.Start.AddDays(200) })},
+		{"UCPP of exactly 300 days", planWith(func(p *cpis.Plan) {
+			p.Type, p.BirthDate, p.End = cpis.UCPP, cpis.Date{}, p.Start.AddDays(300)
+		})},
+		{"no LA name: the register supplies it", planWith(func(p *cpis.Plan) { p.LA.Name = "" })},
 		{"ending exactly on the 18th birthday", planWith(func(p *cpis.Plan) { p.End = cpis.MustDate("2033-05-31") })},
 		{"leap-day child ending on 1 March of the 18th year", planWith(func(p *cpis.Plan) {
 			p.BirthDate, p.Start, p.End = cpis.MustDate("2008-02-29"), cpis.MustDate("2025-01-01"), cpis.MustDate("2026-03-01")
@@ -101,9 +104,11 @@ func TestPlanValidateRejects(t *testing.T) {
 			p.BirthDate, p.Start, p.End = cpis.MustDate("2008-02-29"), cpis.MustDate("2025-01-01"), cpis.MustDate("2026-03-02")
 		}), []problem{{cpis.Invalid, exprEnd}}},
 		{"starting before birth", planWith(func(p *cpis.Plan) { p.Start = p.BirthDate.AddDays(-1) }), []problem{{cpis.Invalid, exprStart}}},
-		{"UCPP with a birth date", planWith(func(p *cpis.Plan) { p.Type = cpis.UCPP }), []problem{{cpis.Invalid, exprBirth}}},
+		{"UCPP with a birth date", planWith(func(p *cpis.Plan) { p.Type = cpis.UCPP; p.End = p.Start.AddDays(200) }), []problem{{cpis.Invalid, exprBirth}}},
 		{"missing LA code", planWith(func(p *cpis.Plan) { p.LA.Code = "" }), []problem{{cpis.Invalid, exprLACode}}},
-		{"missing LA name", planWith(func(p *cpis.Plan) { p.LA.Name = "" }), []problem{{cpis.Invalid, exprLAName}}},
+		{"UCPP longer than 300 days", planWith(func(p *cpis.Plan) {
+			p.Type, p.BirthDate, p.End = cpis.UCPP, cpis.Date{}, p.Start.AddDays(301)
+		}), []problem{{cpis.Invalid, exprEnd}}},
 		{"missing emergency number", planWith(func(p *cpis.Plan) { p.EmergencyPhone = "" }), []problem{{cpis.Invalid, exprEmergency}}},
 		{"malformed emergency number", planWith(func(p *cpis.Plan) { p.EmergencyPhone = "call the duty team" }), []problem{{cpis.Invalid, exprEmergency}}},
 		{"emergency number too short", planWith(func(p *cpis.Plan) { p.EmergencyPhone = "999" }), []problem{{cpis.Invalid, exprEmergency}}},
@@ -113,7 +118,7 @@ func TestPlanValidateRejects(t *testing.T) {
 		}), []problem{{cpis.InvalidNHSNumber, exprNHS}, {cpis.Invalid, exprEnd}, {cpis.Invalid, exprEmergency}}},
 		{"nothing at all", cpis.Plan{}, []problem{
 			{cpis.InvalidNHSNumber, exprNHS}, {cpis.Invalid, exprCode}, {cpis.Invalid, exprStart}, {cpis.Invalid, exprEnd},
-			{cpis.Invalid, exprLACode}, {cpis.Invalid, exprLAName}, {cpis.Invalid, exprEmergency},
+			{cpis.Invalid, exprLACode}, {cpis.Invalid, exprEmergency},
 		}},
 	}
 	for _, tt := range tests {
@@ -141,8 +146,16 @@ func TestValidPhone(t *testing.T) {
 	}{
 		{"020 7946 0101", true},
 		{"02079460101", true},
-		{"020-7946-0101", true},
-		{"(020) 7946 0101", true},
+		{"020-7946-0101", false},   // digits and spaces only: what a reader dials
+		{"(020) 7946 0101", false}, // likewise
+		{"020  7946 0101", false},  // one space at a time
+		{" 020 7946 0101", false},
+		{"020 7946 0101 ", false},
+		{"020 7946 0101\u202e", false}, // a bidirectional override
+		{"020 7946\n0101", false},
+		{"++44 20 7946 0101", false},
+		{"44 20 7946 0101", false},
+		{"0 2 0 7 9 4 6 0 1 0 1", false}, // too long as written
 		{"01632 960001", true},
 		{"01632 96000", true}, // ten digits: some UK numbers have them
 		{"+44 20 7946 0101", true},
