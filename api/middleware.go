@@ -61,18 +61,20 @@ func printable(s string) bool {
 // observe writes the response of a failed handler through the error
 // handler, then logs one structured line and records the metrics. It logs
 // the route template, never the path or query: those carry NHS numbers.
+// Route and method are the metric labels, from fixed sets, so that neither
+// the metrics nor the log carry what a client invented. Only unexpected
+// errors (kind Other, a 500) are logged at ERROR; a client's mistake,
+// including the framework's own 404 and 405, is a WARN.
 func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		start := time.Now()
 		err := next(c)
 		if err != nil {
+			err = fromEcho(err) // echo's errors carry no kind: they would all look unexpected
 			c.Error(err)
 		}
 		elapsed := time.Since(start)
-		route, method, status := c.Path(), c.Request().Method, c.Response().Status
-		if route == "" {
-			route = "unmatched"
-		}
+		route, method, status := s.metrics.routeLabel(c.Path()), methodLabel(c.Request().Method), c.Response().Status
 		s.metrics.observe(route, method, status, elapsed)
 		attrs := []slog.Attr{
 			slog.String("method", method),
