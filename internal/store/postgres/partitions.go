@@ -72,11 +72,22 @@ func ensurePartitions(ctx context.Context, db database, now time.Time, monthsAhe
 
 // createPartition creates the partition of the month starting at m, unless
 // another process did first. It builds the table apart, moves into it any
-// rows of that month from the default partition and attaches it: ATTACH
-// PARTITION takes a weaker lock on audit_events than CREATE TABLE ...
-// PARTITION OF, so audit writes and reads of other partitions go on. Inserts
-// into the default partition wait for the transaction: a row arriving there
-// between the move and the attach would make the attach fail.
+// rows of that month from the default partition and attaches it, all in one
+// transaction under a SHARE ROW EXCLUSIVE lock on audit_events.
+//
+// That lock conflicts with the ROW EXCLUSIVE lock every INSERT and COPY into
+// audit_events holds, and nothing weaker will do: a COPY routes its rows with
+// the partition map it read when it began, so a row of month m it sends to
+// the default partition after the move would fail the default partition's
+// new constraint (SQLSTATE 23514) once m's partition is attached. ATTACH
+// PARTITION's own SHARE UPDATE EXCLUSIVE lock does not wait for such a COPY.
+// Under this lock, inserts in flight finish first, and later ones wait for
+// the commit and then see the new partition (taking a table lock reads the
+// catalog changes committed meanwhile). Their wait is short: the lock is
+// held for the move and attach only, which scan the default partition, near
+// empty when the partitions are made ahead of time; a wait for the lock
+// itself is bounded by partitionLockTimeout. Reads wait only for the
+// attach, which locks the default partition exclusively while it checks it.
 func createPartition(ctx context.Context, db database, m time.Time) error {
 	name := partitionName(m)
 	ident := pgx.Identifier{name}.Sanitize()
@@ -90,7 +101,7 @@ func createPartition(ctx context.Context, db database, m time.Time) error {
 			return err
 		}
 		return execAll(ctx, tx,
-			`LOCK TABLE audit_events_default IN SHARE ROW EXCLUSIVE MODE`,
+			`LOCK TABLE audit_events IN SHARE ROW EXCLUSIVE MODE`,
 			`CREATE TABLE `+ident+` (LIKE audit_events INCLUDING DEFAULTS INCLUDING CONSTRAINTS)`,
 			`WITH moved AS (DELETE FROM audit_events_default WHERE recorded >= `+lo+` AND recorded < `+hi+` RETURNING *)
 				INSERT INTO `+ident+` SELECT * FROM moved`,

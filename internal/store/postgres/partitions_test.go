@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -207,6 +208,91 @@ func TestDropAuditPartitionsKeepsCurrentMonth(t *testing.T) {
 	if err != nil || len(got) != 1 || got[0].ID != current.ID {
 		t.Errorf("AccessHistory after the drop: %v (%v), want this month's record", got, err)
 	}
+}
+
+// TestCreatePartitionUnderInserts creates a month's partition while several
+// writers append records of that month, as a server's partition upkeep may
+// while its requests are audited: no append may fail, no record may be
+// lost, and none of the month may be left in the default partition. The
+// appends in flight when the partition is attached are the ones at risk, so
+// it is done several times.
+func TestCreatePartitionUnderInserts(t *testing.T) {
+	const writers, rounds = 4, 8
+	s := open(t, pgtest.MigratedURL(t), postgres.WithMaxConns(writers+2))
+	defer s.Close()
+	for i := range rounds {
+		month := time.Date(2040, time.January+time.Month(i), 1, 0, 0, 0, 0, time.UTC)
+		t.Run(month.Format("2006-01"), func(t *testing.T) {
+			nhs := testNHS(100 + i)
+			appended := appendUntilPartitioned(t, s, nhs, month, writers)
+			var inMonth, inDefault int
+			err := s.Pool().QueryRow(t.Context(), `SELECT count(*), count(*) FILTER (WHERE tableoid = 'audit_events_default'::regclass)
+				FROM audit_events WHERE nhs_number = $1`, string(nhs)).Scan(&inMonth, &inDefault)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if inMonth != appended || inDefault != 0 {
+				t.Errorf("%d records appended; %d stored, %d of them in the default partition: want all stored, none there", appended, inMonth, inDefault)
+			}
+			part := "audit_events_y" + month.Format("2006") + "m" + month.Format("01")
+			if n := countIn(t, s, part); n != appended {
+				t.Errorf("%d records in %s, want %d", n, part, appended)
+			}
+		})
+	}
+}
+
+// appendUntilPartitioned appends records of month for nhs from several
+// goroutines, creates month's partition once some have landed in the
+// default partition, keeps appending a little longer, and returns how many
+// records were appended. Any error fails the test.
+func appendUntilPartitioned(t *testing.T, s *postgres.Store, nhs cpis.NHSNumber, month time.Time, writers int) int {
+	t.Helper()
+	ctx := t.Context()
+	var appended atomic.Int64
+	var failed atomic.Bool
+	stop := make(chan struct{})
+	errs := make([]error, writers)
+	var wg sync.WaitGroup
+	for w := range writers {
+		wg.Go(func() {
+			for i := 0; ; i++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				batch := make([]cpis.AuditRecord, 3)
+				for j := range batch {
+					batch[j] = record(nhs, month.Add(time.Duration(w*500_000+i*len(batch)+j)*time.Second))
+				}
+				if errs[w] = s.AppendAudit(ctx, batch); errs[w] != nil {
+					failed.Store(true)
+					return
+				}
+				appended.Add(int64(len(batch)))
+			}
+		})
+	}
+	waitForAppends := func(n int64) {
+		for deadline := time.Now().Add(10 * time.Second); appended.Load() < n && !failed.Load() && time.Now().Before(deadline); {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	waitForAppends(30)
+	ensured := s.EnsureAuditPartitions(ctx, month, 0)
+	waitForAppends(appended.Load() + 30)
+	close(stop)
+	wg.Wait()
+	if ensured != nil {
+		t.Fatalf("EnsureAuditPartitions under inserts: %v", ensured)
+	}
+	for w, err := range errs {
+		if err != nil {
+			t.Fatalf("writer %d: AppendAudit: %v (kind %s)", w, err, cpis.KindOf(err))
+		}
+	}
+	return int(appended.Load())
 }
 
 // TestAppendAuditAllOrNone checks a batch with one record the database
