@@ -33,10 +33,14 @@ func dbError(op string, err error) error {
 // nothing about the request and may pass on retry: the connection broke or
 // could not be made, the server is shutting down, starting or out of
 // resources, a timeout or cancellation, or the transaction lost a
-// serialization race. Everything else is Other: a bug, or a schema mismatch.
+// serialization race or a race with the creation of an audit partition.
+// Everything else is Other: a bug, or a schema mismatch.
 func driverKind(err error) cpis.Kind {
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) {
+		if auditPartitionRace(pgErr) {
+			return cpis.Unavailable
+		}
 		return sqlStateKind(pgErr.Code)
 	}
 	var connErr *pgconn.ConnectError
@@ -82,6 +86,19 @@ func sqlStateKind(code string) cpis.Kind {
 		return cpis.Unavailable
 	}
 	return cpis.Other
+}
+
+// auditPartitionRace reports whether e is a row of audit_events failing
+// its partition's constraint: PostgreSQL reports check_violation on the
+// partition, naming no constraint (a CHECK constraint would be named). It
+// happens when a statement routed the row with a partition map that changed
+// under it, which createPartition's lock rules out for partitions this
+// store makes; should anything else change the map (an operator's ALTER
+// TABLE), the same statement run again routes the row afresh and succeeds,
+// so it is a reason to retry, not a bug in the request.
+func auditPartitionRace(e *pgconn.PgError) bool {
+	return e.Code == "23514" && e.ConstraintName == "" &&
+		(e.TableName == "audit_events_default" || partitionPattern.MatchString(e.TableName))
 }
 
 // uniqueViolation reports whether err is a unique violation of the named
