@@ -204,7 +204,7 @@ func (l *loaded) fillPostgres(ctx context.Context, cfg config, d *dataset, progr
 		`DROP DATABASE IF EXISTS `+cfg.database+` WITH (FORCE)`, `CREATE DATABASE `+cfg.database); err != nil {
 		return err
 	}
-	if _, err := postgres.Migrate(ctx, l.dbURL); err != nil {
+	if _, err := postgres.Migrate(ctx, l.dbURL, d.now); err != nil {
 		return err
 	}
 	st, err := postgres.Open(ctx, l.dbURL)

@@ -21,7 +21,9 @@ func describe(url string) string {
 	return fmt.Sprintf("database %q on %s:%d as user %q", cfg.Database, cfg.Host, cfg.Port, cfg.User)
 }
 
-// migrate applies the pending migrations and says which.
+// migrate applies the pending migrations and says which, then makes the
+// audit partitions of the current month by e's clock, the one the servers
+// run on, and of the months after.
 func migrate(ctx context.Context, e *env, args []string) error {
 	if err := flags("migrate", args, func(*flag.FlagSet) {}); err != nil {
 		return err
@@ -31,7 +33,8 @@ func migrate(ctx context.Context, e *env, args []string) error {
 		return err
 	}
 	fmt.Fprintf(e.stdout, "migrating %s\n", describe(url))
-	applied, err := postgres.Migrate(ctx, url)
+	now := e.now()
+	applied, err := postgres.Migrate(ctx, url, now)
 	for _, m := range applied {
 		fmt.Fprintf(e.stdout, "applied %04d_%s\n", m.Version, m.Name)
 	}
@@ -41,7 +44,9 @@ func migrate(ctx context.Context, e *env, args []string) error {
 	if len(applied) == 0 {
 		fmt.Fprintln(e.stdout, "nothing to apply: the schema is up to date")
 	}
-	fmt.Fprintf(e.stdout, "audit partitions exist through %d months ahead\n", postgres.DefaultAuditMonthsAhead)
+	first := time.Date(now.UTC().Year(), now.UTC().Month(), 1, 0, 0, 0, 0, time.UTC)
+	fmt.Fprintf(e.stdout, "audit partitions exist for %s through %s (UTC months)\n",
+		first.Format("2006-01"), first.AddDate(0, postgres.DefaultAuditMonthsAhead, 0).Format("2006-01"))
 	return nil
 }
 
@@ -67,7 +72,8 @@ func auditRetention(ctx context.Context, e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	y, m, _ := e.now().UTC().Date()
+	now := e.now()
+	y, m, _ := now.UTC().Date()
 	cutoff := time.Date(y, m-time.Month(keep), 1, 0, 0, 0, 0, time.UTC)
 	s, err := postgres.Open(ctx, url, postgres.WithMaxConns(2), postgres.WithApplicationName("cpisctl"))
 	if err != nil {
@@ -75,7 +81,7 @@ func auditRetention(ctx context.Context, e *env, args []string) error {
 	}
 	defer s.Close()
 	fmt.Fprintf(e.stdout, "dropping audit partitions of %s that end by %s\n", describe(url), cutoff.Format(time.DateOnly))
-	dropped, err := s.DropAuditPartitionsBefore(ctx, cutoff)
+	dropped, err := s.DropAuditPartitionsBefore(ctx, now, cutoff)
 	for _, name := range dropped {
 		fmt.Fprintf(e.stdout, "dropped %s\n", name)
 	}

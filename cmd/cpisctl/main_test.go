@@ -42,6 +42,10 @@ func withPassword(t *testing.T, raw string) (string, string) {
 	return u.String(), password
 }
 
+// someDay is the clock of the tests whose date does not matter: a fixed
+// one, so that none depends on the day it runs.
+var someDay = time.Date(2026, time.November, 22, 10, 0, 0, 0, time.UTC)
+
 // cli runs cpisctl with args, environment vars and a clock; it returns
 // what it printed and its error, checking secret shows nowhere.
 func cli(t *testing.T, secret string, vars map[string]string, now time.Time, args ...string) (string, error) {
@@ -79,7 +83,7 @@ func TestUsage(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			out, err := cli(t, password, tt.vars, time.Now(), tt.args...)
+			out, err := cli(t, password, tt.vars, someDay, tt.args...)
 			if got := errors.As(err, new(*usageError)); got != tt.usage {
 				t.Errorf("error %v: usage error %v, want %v", err, got, tt.usage)
 			}
@@ -104,16 +108,19 @@ func TestMigrate(t *testing.T) {
 		t.Fatal(err)
 	}
 	fromFile := map[string]string{"CPIS_DATABASE_URL_FILE": file}
-	out, err := cli(t, secret, fromFile, time.Now(), "migrate")
+	// The last second of May in London is still May in UTC.
+	now := time.Date(2027, time.May, 31, 22, 59, 59, 0, time.UTC)
+	out, err := cli(t, secret, fromFile, now, "migrate")
 	if err != nil {
 		t.Fatalf("migrate: %v\n%s", err, out)
 	}
-	for _, want := range []string{"migrating " + describe(u), "applied 0001_plans", "applied 0002_audit_events"} {
+	for _, want := range []string{"migrating " + describe(u), "applied 0001_plans", "applied 0002_audit_events",
+		"audit partitions exist for 2027-05 through 2027-08 (UTC months)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("migrate printed %q, want it to contain %q", out, want)
 		}
 	}
-	out, err = cli(t, secret, map[string]string{"CPIS_DATABASE_URL": u}, time.Now(), "migrate")
+	out, err = cli(t, secret, map[string]string{"CPIS_DATABASE_URL": u}, now, "migrate")
 	if err != nil || !strings.Contains(out, "nothing to apply") || strings.Contains(out, "applied") {
 		t.Errorf("migrate again: %v\n%s\nwant nothing applied", err, out)
 	}
@@ -139,30 +146,29 @@ func TestDescribe(t *testing.T) {
 
 func TestMigrateUnreachable(t *testing.T) {
 	vars := map[string]string{"CPIS_DATABASE_URL": "postgres://postgres:" + password + "@127.0.0.1:1/postgres?sslmode=disable&connect_timeout=2"}
-	if _, err := cli(t, password, vars, time.Now(), "migrate"); err == nil {
+	if _, err := cli(t, password, vars, someDay, "migrate"); err == nil {
 		t.Fatal("migrate of an unreachable database succeeded")
 	}
 	vars["CPIS_DATABASE_URL"] = "postgres://postgres:" + password + "@127.0.0.1:bad-port/postgres"
-	if _, err := cli(t, password, vars, time.Now(), "migrate"); err == nil {
+	if _, err := cli(t, password, vars, someDay, "migrate"); err == nil {
 		t.Fatal("migrate with an unparsable URL succeeded")
 	}
 }
 
-// TestAuditRetention keeps twelve months before the current one. The clock
-// is the database's, which the store's guard for the current month uses too.
+// TestAuditRetention keeps twelve months before the current one, the
+// current month being the one of cpisctl's clock in UTC, whatever the
+// database's clock: at 23:59:57 UTC on 31 May, already June in London, it
+// is still May.
 func TestAuditRetention(t *testing.T) {
 	ctx := t.Context()
-	u, secret := withPassword(t, pgtest.MigratedURL(t))
+	now := time.Date(2029, time.May, 31, 23, 59, 57, 0, time.UTC)
+	u, secret := withPassword(t, pgtest.MigratedURLAt(t, now))
 	conn, err := pgx.Connect(ctx, u)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer conn.Close(context.Background())
-	var now time.Time
-	if err := conn.QueryRow(ctx, "SELECT now()").Scan(&now); err != nil {
-		t.Fatal(err)
-	}
-	y, m, _ := now.UTC().Date()
+	y, m, _ := now.Date()
 	month := func(n int) time.Time { return time.Date(y, m+time.Month(n), 1, 0, 0, 0, 0, time.UTC) }
 	name := func(n int) string { return "audit_events_y" + month(n).Format("2006") + "m" + month(n).Format("01") }
 	s, err := postgres.Open(ctx, u)

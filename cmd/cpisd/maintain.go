@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"time"
 
@@ -9,46 +10,62 @@ import (
 )
 
 // auditPartitions is what a store that partitions its audit trail by month
-// offers (PostgreSQL). Every replica runs the maintenance; the store
-// serialises it, and both steps are idempotent.
+// offers (PostgreSQL). Every replica runs the upkeep; the store serialises
+// it, and both steps are idempotent.
 type auditPartitions interface {
 	EnsureAuditPartitions(ctx context.Context, now time.Time, monthsAhead int) error
-	DropAuditPartitionsBefore(ctx context.Context, cutoff time.Time) ([]string, error)
+	DropAuditPartitionsBefore(ctx context.Context, now, cutoff time.Time) ([]string, error)
 }
 
-// maintainInterval is how often partitions are checked: months are long, a
-// day is plenty, and a start-up run covers a replica that was down.
-const maintainInterval = 24 * time.Hour
+// upkeepInterval is how often the upkeep runs after the run at start. Months
+// are long, but a run that finds nothing to do costs one catalog query, and
+// hourly runs retry a failed one (a lock wait that timed out) soon.
+const upkeepInterval = time.Hour
 
-// maintain keeps audit partitions ahead of the clock and, when a retention
-// is configured, drops whole months older than it. It runs until ctx ends.
-func (s *server) maintain(ctx context.Context, p auditPartitions, now func() time.Time) {
-	t := time.NewTicker(maintainInterval)
+// upkeep keeps the audit partitions ahead of the server's clock and, when a
+// retention is configured, drops whole months older than it. start runs it
+// once before serving, so that the current month's partition exists before
+// the first record is written; maintain runs it periodically; tests run it
+// after moving the clock. Every run reads the injected clock, the one the
+// records are stamped with. A store without partitions needs nothing.
+func (s *server) upkeep(ctx context.Context) error {
+	p, ok := s.store.(auditPartitions)
+	if !ok {
+		return nil
+	}
+	at := s.now()
+	if err := p.EnsureAuditPartitions(ctx, at, postgres.DefaultAuditMonthsAhead); err != nil {
+		return fmt.Errorf("audit partitions: %w", err)
+	}
+	if s.cfg.AuditRetentionMonths <= 0 {
+		return nil
+	}
+	y, m, _ := at.UTC().Date()
+	cutoff := time.Date(y, m-time.Month(s.cfg.AuditRetentionMonths), 1, 0, 0, 0, 0, time.UTC)
+	dropped, err := p.DropAuditPartitionsBefore(ctx, at, cutoff)
+	if len(dropped) > 0 {
+		s.log.Info("audit retention", slog.Int("partitions_dropped", len(dropped)), slog.Int("keep_months", s.cfg.AuditRetentionMonths))
+	}
+	if err != nil {
+		return fmt.Errorf("audit retention: %w", err)
+	}
+	return nil
+}
+
+// maintain runs upkeep every upkeepInterval until ctx ends. A failed run is
+// logged and retried at the next: records written meanwhile wait in the
+// default partition, and are moved to their month's when it is made.
+func (s *server) maintain(ctx context.Context) {
+	t := time.NewTicker(upkeepInterval)
 	defer t.Stop()
 	for {
-		s.maintainOnce(ctx, p, now())
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
 		}
-	}
-}
-
-func (s *server) maintainOnce(ctx context.Context, p auditPartitions, at time.Time) {
-	if err := p.EnsureAuditPartitions(ctx, at, postgres.DefaultAuditMonthsAhead); err != nil {
-		s.log.Warn("audit partitions", slog.String("error", err.Error()))
-	}
-	if s.cfg.AuditRetentionMonths <= 0 {
-		return
-	}
-	start := time.Date(at.Year(), at.Month(), 1, 0, 0, 0, 0, time.UTC)
-	dropped, err := p.DropAuditPartitionsBefore(ctx, start.AddDate(0, -s.cfg.AuditRetentionMonths, 0))
-	if err != nil {
-		s.log.Warn("audit retention", slog.String("error", err.Error()))
-		return
-	}
-	if len(dropped) > 0 {
-		s.log.Info("audit retention", slog.Int("partitions_dropped", len(dropped)), slog.Int("keep_months", s.cfg.AuditRetentionMonths))
+		if err := s.upkeep(ctx); err != nil && ctx.Err() == nil {
+			s.log.Warn("upkeep", slog.String("error", err.Error()))
+		}
 	}
 }

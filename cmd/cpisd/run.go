@@ -57,6 +57,7 @@ type server struct {
 	log      *slog.Logger
 	URL      string // the base URL it serves on
 	store    store.Store
+	now      func() time.Time // the injected clock
 	recorder *audit.Recorder
 	http     *http.Server
 	done     chan error // receives Serve's error if it stops on its own
@@ -87,7 +88,11 @@ func start(ctx context.Context, cfg Config, logOut io.Writer, now func() time.Ti
 	if err != nil {
 		return nil, err
 	}
-	srv := &server{cfg: cfg, log: log, URL: base, store: st, done: make(chan error, 1)}
+	srv := &server{cfg: cfg, log: log, URL: base, store: st, now: now, done: make(chan error, 1)}
+	if err := srv.upkeep(ctx); err != nil {
+		// Not fatal: records wait in the default partition until a later run.
+		log.Warn("upkeep at start", slog.String("error", err.Error()))
+	}
 	if err := srv.build(ctx, now); err != nil {
 		st.Close()
 		return nil, err
@@ -97,7 +102,7 @@ func start(ctx context.Context, cfg Config, logOut io.Writer, now func() time.Ti
 			srv.done <- err
 		}
 	}()
-	srv.background(now)
+	srv.background()
 	log.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("store", storeKind(cfg)),
 		slog.Bool("dev_mode", cfg.DevMode()), slog.String("version", version))
 	return srv, nil
@@ -168,19 +173,16 @@ func (s *server) identity(ctx context.Context, deps *api.Deps, now func() time.T
 	return nil
 }
 
-// background starts the store's maintenance, if it needs any.
-func (s *server) background(now func() time.Time) {
+// background starts the pprof listener, if configured, and the store's
+// periodic upkeep, if it needs any (start ran the first).
+func (s *server) background() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBg = cancel
 	if s.cfg.PprofAddr != "" {
 		s.bg.Go(func() { s.pprof(ctx) })
 	}
-	if p, ok := s.store.(auditPartitions); ok {
-		s.bg.Add(1)
-		go func() {
-			defer s.bg.Done()
-			s.maintain(ctx, p, now)
-		}()
+	if _, ok := s.store.(auditPartitions); ok {
+		s.bg.Go(func() { s.maintain(ctx) })
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"hash/fnv"
 	"slices"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -50,13 +51,16 @@ const createBookkeeping = `CREATE TABLE IF NOT EXISTS schema_migrations (
 
 // Migrate applies the migrations the database at url has not had yet, each
 // in its own transaction, in version order, then creates the audit
-// partitions of this month and the next DefaultAuditMonthsAhead (judged by
-// the database's clock). It holds a session-level advisory lock throughout,
-// so several processes migrating at once apply each migration exactly once:
-// the first does the work and the others, when they get the lock, find
-// nothing left to do. It returns the migrations it applied, also when a later
-// one failed.
-func Migrate(ctx context.Context, url string) ([]migrations.Migration, error) {
+// partitions of now's month (UTC) and the DefaultAuditMonthsAhead after it.
+// now is the caller's clock, which should be the one its servers stamp
+// records with: the database's clock may disagree with it (and does in
+// tests), and partitions made for another month than the servers' would
+// leave their records in the default partition. Migrate holds a
+// session-level advisory lock throughout, so several processes migrating at
+// once apply each migration exactly once: the first does the work and the
+// others, when they get the lock, find nothing left to do. It returns the
+// migrations it applied, also when a later one failed.
+func Migrate(ctx context.Context, url string, now time.Time) ([]migrations.Migration, error) {
 	const op = "postgres.Migrate"
 	all, err := migrations.List(dialect)
 	if err != nil {
@@ -82,11 +86,7 @@ func Migrate(ctx context.Context, url string) ([]migrations.Migration, error) {
 	if err != nil {
 		return applied, cpis.E(op, err)
 	}
-	now, err := dbNow(ctx, conn)
-	if err == nil {
-		err = ensurePartitions(ctx, conn, now, DefaultAuditMonthsAhead)
-	}
-	if err != nil {
+	if err := ensurePartitions(ctx, conn, now, DefaultAuditMonthsAhead); err != nil {
 		return applied, dbError(op, err)
 	}
 	return applied, nil

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -31,7 +32,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	errs := make([]error, migrators)
 	var wg sync.WaitGroup
 	for i := range migrators {
-		wg.Go(func() { applied[i], errs[i] = postgres.Migrate(t.Context(), url) })
+		wg.Go(func() { applied[i], errs[i] = postgres.Migrate(t.Context(), url, migrateAt) })
 	}
 	wg.Wait()
 	count := map[int]int{}
@@ -61,9 +62,39 @@ func TestMigrateConcurrently(t *testing.T) {
 // TestMigrateAgain checks a migrated schema is left alone.
 func TestMigrateAgain(t *testing.T) {
 	url := pgtest.MigratedURL(t)
-	applied, err := postgres.Migrate(t.Context(), url)
+	applied, err := postgres.Migrate(t.Context(), url, migrateAt)
 	if err != nil || len(applied) != 0 {
 		t.Fatalf("Migrate again applied %d migrations (error %v), want none", len(applied), err)
+	}
+}
+
+// migrateAt is the instant the tests migrate at, when it does not matter.
+var migrateAt = time.Date(2026, time.November, 1, 0, 0, 0, 0, time.UTC)
+
+// TestMigratePartitionsAtCallersClock checks Migrate makes the audit
+// partitions of the month its caller's clock is in, in UTC, and of the
+// months after, whatever the database's clock says; migrating again later
+// adds the partitions of the later months.
+func TestMigratePartitionsAtCallersClock(t *testing.T) {
+	url := pgtest.URL(t)
+	// 23:30 on New Year's Eve one hour west of Greenwich is already January in UTC.
+	first := time.Date(2027, time.December, 31, 23, 30, 0, 0, time.FixedZone("-01", -3600))
+	if _, err := postgres.Migrate(t.Context(), url, first); err != nil {
+		t.Fatal(err)
+	}
+	s := open(t, url)
+	defer s.Close()
+	want := []string{"audit_events_default", "audit_events_y2028m01", "audit_events_y2028m02", "audit_events_y2028m03", "audit_events_y2028m04"}
+	if got := partitions(t, s); !slices.Equal(got, want) {
+		t.Errorf("partitions after migrating at %v: %v, want %v", first, got, want)
+	}
+	applied, err := postgres.Migrate(t.Context(), url, first.AddDate(0, 2, 0))
+	if err != nil || len(applied) != 0 {
+		t.Fatalf("Migrate two months later applied %d migrations (%v), want none", len(applied), err)
+	}
+	want = append(want, "audit_events_y2028m05", "audit_events_y2028m06")
+	if got := partitions(t, s); !slices.Equal(got, want) {
+		t.Errorf("partitions after migrating two months later: %v, want %v", got, want)
 	}
 }
 
@@ -81,13 +112,13 @@ func TestMigrateLockPerSchema(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(t.Context(), 20*time.Second)
 	defer cancel()
-	if _, err := postgres.Migrate(ctx, free); err != nil {
+	if _, err := postgres.Migrate(ctx, free, migrateAt); err != nil {
 		t.Fatalf("Migrate of another schema: %v", err)
 	}
 	// The busy schema's migrator must wait, here until its deadline.
 	short, cancel2 := context.WithTimeout(t.Context(), 500*time.Millisecond)
 	defer cancel2()
-	if _, err := postgres.Migrate(short, busy); cpis.KindOf(err) != cpis.Unavailable {
+	if _, err := postgres.Migrate(short, busy, migrateAt); cpis.KindOf(err) != cpis.Unavailable {
 		t.Fatalf("Migrate while another holds the lock: %v, want it to wait and give up Unavailable", err)
 	}
 }

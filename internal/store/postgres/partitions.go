@@ -13,8 +13,8 @@ import (
 
 // DefaultAuditMonthsAhead is how many months after the current one Migrate
 // creates audit partitions for. The server should call EnsureAuditPartitions
-// with it at start and then daily, so a partition always exists well before
-// its month begins.
+// with it at start and then periodically, so a partition always exists well
+// before its month begins.
 const DefaultAuditMonthsAhead = 3
 
 // partitionLockTimeout bounds how long partition maintenance waits for a
@@ -113,15 +113,12 @@ func createPartition(ctx context.Context, db database, m time.Time) error {
 // DropAuditPartitionsBefore drops the monthly audit partitions that end on
 // or before cutoff, and deletes the default partition's rows older than
 // cutoff: the retention of the audit trail. Whatever cutoff says, it never
-// touches the current month or later, judged by the database's clock, so a
-// wrong clock or argument cannot empty the live partition. It returns the
-// names of the partitions dropped, oldest first, also when it fails part way.
-func (s *Store) DropAuditPartitionsBefore(ctx context.Context, cutoff time.Time) ([]string, error) {
+// touches now's month (UTC) or later, so a wrong argument cannot empty the
+// live partition; now is the caller's clock, the one its records are stamped
+// with. It returns the names of the partitions dropped, oldest first, also
+// when it fails part way.
+func (s *Store) DropAuditPartitionsBefore(ctx context.Context, now, cutoff time.Time) ([]string, error) {
 	const op = "postgres.DropAuditPartitionsBefore"
-	now, err := dbNow(ctx, s.pool)
-	if err != nil {
-		return nil, dbError(op, err)
-	}
 	if current := monthStart(now); cutoff.After(current) {
 		cutoff = current
 	}
@@ -209,13 +206,6 @@ func sortedKeys(parts map[string]time.Time) []string {
 // which DDL cannot take as parameters. t is always a month start we computed.
 func timestampLiteral(t time.Time) string {
 	return "'" + t.UTC().Format("2006-01-02 15:04:05") + "+00'"
-}
-
-// dbNow is the database's clock.
-func dbNow(ctx context.Context, q querier) (time.Time, error) {
-	var now time.Time
-	err := q.QueryRow(ctx, `SELECT now()`).Scan(&now)
-	return now, err
 }
 
 // execAll runs statements in order, stopping at the first error.

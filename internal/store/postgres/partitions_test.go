@@ -152,7 +152,8 @@ func TestDropAuditPartitionsBefore(t *testing.T) {
 	if err := s.AppendAudit(ctx, []cpis.AuditRecord{old, jan, feb, mar, apr}); err != nil {
 		t.Fatal(err)
 	}
-	dropped, err := s.DropAuditPartitionsBefore(ctx, time.Date(2020, time.March, 1, 0, 0, 0, 0, time.UTC))
+	now := utc(2021, time.January, 15)
+	dropped, err := s.DropAuditPartitionsBefore(ctx, now, time.Date(2020, time.March, 1, 0, 0, 0, 0, time.UTC))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,24 +168,23 @@ func TestDropAuditPartitionsBefore(t *testing.T) {
 		t.Errorf("records left (-want +got):\n%s", diff)
 	}
 	// Partitions that end after the cutoff stay, even mid-month.
-	dropped, err = s.DropAuditPartitionsBefore(ctx, utc(2020, time.April, 15))
+	dropped, err = s.DropAuditPartitionsBefore(ctx, now, utc(2020, time.April, 15))
 	if err != nil || !slices.Equal(dropped, []string{"audit_events_y2020m03"}) {
 		t.Errorf("second drop: %v (%v), want only March", dropped, err)
 	}
 }
 
 // TestDropAuditPartitionsKeepsCurrentMonth checks a cutoff in the future
-// cannot drop the current month (by the database's clock) or later ones.
+// cannot drop the current month or later ones, judged by the caller's clock
+// (not the database's, which is years before it here) in UTC months: at
+// 00:30 on 1 July in summer time it is still June in UTC, and June's
+// partition holds the record just made.
 func TestDropAuditPartitionsKeepsCurrentMonth(t *testing.T) {
-	s := open(t, pgtest.MigratedURL(t))
+	now := time.Date(2031, time.July, 1, 0, 30, 0, 0, time.FixedZone("BST", 3600))
+	s := open(t, pgtest.MigratedURLAt(t, now))
 	defer s.Close()
 	ctx := t.Context()
-	var now time.Time
-	if err := s.Pool().QueryRow(ctx, `SELECT now()`).Scan(&now); err != nil {
-		t.Fatal(err)
-	}
-	lastMonth := now.UTC().AddDate(0, 0, -now.UTC().Day()) // a day of last month
-	if err := s.EnsureAuditPartitions(ctx, lastMonth, 0); err != nil {
+	if err := s.EnsureAuditPartitions(ctx, utc(2031, time.May, 31), 0); err != nil {
 		t.Fatal(err)
 	}
 	current := record(testNHS(3), now)
@@ -192,17 +192,16 @@ func TestDropAuditPartitionsKeepsCurrentMonth(t *testing.T) {
 		t.Fatal(err)
 	}
 	before := partitions(t, s)
-	dropped, err := s.DropAuditPartitionsBefore(ctx, now.AddDate(5, 0, 0))
+	dropped, err := s.DropAuditPartitionsBefore(ctx, now, now.AddDate(5, 0, 0))
 	if err != nil {
 		t.Fatal(err)
 	}
-	lastName := "audit_events_y" + lastMonth.Format("2006") + "m" + lastMonth.Format("01")
-	if !slices.Equal(dropped, []string{lastName}) {
-		t.Errorf("dropped %v, want only %s", dropped, lastName)
+	if !slices.Equal(dropped, []string{"audit_events_y2031m05"}) {
+		t.Errorf("dropped %v, want only audit_events_y2031m05", dropped)
 	}
 	after := partitions(t, s)
-	if len(after) != len(before)-1 {
-		t.Errorf("partitions before %v, after %v: want one fewer", before, after)
+	if want := slices.DeleteFunc(slices.Clone(before), func(n string) bool { return n == "audit_events_y2031m05" }); !slices.Equal(after, want) {
+		t.Errorf("partitions before %v, after %v: want %v", before, after, want)
 	}
 	got, err := s.AccessHistory(ctx, current.Patient, 25)
 	if err != nil || len(got) != 1 || got[0].ID != current.ID {

@@ -53,14 +53,28 @@ func URL(tb testing.TB) string {
 	return withSearchPath(tb, base, schema)
 }
 
-// MigratedURL is URL with the schema migrated to the latest version,
-// audit partitions included.
+// migrationTime is the instant MigratedURL migrates at. It is fixed, so that
+// which audit partitions a test starts with never depends on the day it runs.
+var migrationTime = time.Date(2026, time.November, 1, 0, 0, 0, 0, time.UTC)
+
+// MigratedURL is URL with the schema migrated to the latest version, audit
+// partitions included: those of November 2026 and the
+// postgres.DefaultAuditMonthsAhead months after, whatever the date
+// (MigratedURLAt chooses another month).
 func MigratedURL(tb testing.TB) string {
+	tb.Helper()
+	return MigratedURLAt(tb, migrationTime)
+}
+
+// MigratedURLAt is MigratedURL migrating at now, as `cpisctl migrate` does
+// with its clock: the audit partitions are those of now's month and the
+// postgres.DefaultAuditMonthsAhead after it.
+func MigratedURLAt(tb testing.TB, now time.Time) string {
 	tb.Helper()
 	u := URL(tb)
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	if _, err := postgres.Migrate(ctx, u); err != nil {
+	if _, err := postgres.Migrate(ctx, u, now); err != nil {
 		tb.Fatalf("pgtest: migrating: %v", err)
 	}
 	return u

@@ -4,8 +4,10 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
@@ -42,12 +44,38 @@ func TestURL(t *testing.T) {
 	}
 }
 
-// TestMigratedURL checks the schema is ready for a store.
+// TestMigratedURL checks the schema is ready for a store, with the audit
+// partitions of the instant it was migrated at, never of today.
 func TestMigratedURL(t *testing.T) {
-	conn := connect(t, pgtest.MigratedURL(t))
-	var v int
-	if err := conn.QueryRow(t.Context(), "SELECT max(version) FROM schema_migrations").Scan(&v); err != nil || v < 2 {
-		t.Fatalf("schema version %d (%v), want at least 2", v, err)
+	tests := []struct {
+		name string
+		url  func(tb testing.TB) string
+		want []string
+	}{
+		{"fixed", pgtest.MigratedURL, []string{"audit_events_default",
+			"audit_events_y2026m11", "audit_events_y2026m12", "audit_events_y2027m01", "audit_events_y2027m02"}},
+		{"at", func(tb testing.TB) string {
+			return pgtest.MigratedURLAt(tb, time.Date(2028, time.February, 29, 23, 59, 59, 0, time.UTC))
+		}, []string{"audit_events_default",
+			"audit_events_y2028m02", "audit_events_y2028m03", "audit_events_y2028m04", "audit_events_y2028m05"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			conn := connect(t, tt.url(t))
+			var v int
+			if err := conn.QueryRow(t.Context(), "SELECT max(version) FROM schema_migrations").Scan(&v); err != nil || v < 2 {
+				t.Fatalf("schema version %d (%v), want at least 2", v, err)
+			}
+			rows, err := conn.Query(t.Context(), `SELECT c.relname::text FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+				WHERE i.inhparent = 'audit_events'::regclass ORDER BY 1`)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := pgx.CollectRows(rows, pgx.RowTo[string])
+			if err != nil || !slices.Equal(got, tt.want) {
+				t.Errorf("audit partitions %v (%v), want %v", got, err, tt.want)
+			}
+		})
 	}
 }
 
