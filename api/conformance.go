@@ -66,6 +66,7 @@ func (s *Server) devToken(c echo.Context) error {
 	if err != nil {
 		return cpis.E(op, err)
 	}
+	c.Response().Header().Set(echo.HeaderCacheControl, "no-store") // RFC 6749 section 5.1
 	return writeJSON(c, http.StatusOK, map[string]any{
 		"access_token": tok,
 		"token_type":   "Bearer",

@@ -14,7 +14,7 @@ import (
 	"github.com/cpis-fhir/cpis/internal/cpis"
 )
 
-// Header names of the NHS API conventions (CPIS.md section 4).
+// Header names of the NHS API conventions (docs/domain.md, Headers).
 const (
 	headerRequestID     = "X-Request-ID"
 	headerCorrelationID = "X-Correlation-ID"
@@ -136,6 +136,9 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return cpis.E(op, cpis.Unauthenticated, err)
 		}
 		c.SetRequest(c.Request().WithContext(auth.WithPrincipal(c.Request().Context(), p)))
+		// Every authenticated answer may carry patient data (or say that a
+		// child has none): no cache, shared or private, may keep it.
+		c.Response().Header().Set(echo.HeaderCacheControl, "no-store")
 		return next(c)
 	}
 }

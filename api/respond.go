@@ -51,7 +51,7 @@ func parseIfMatch(h string) (int, bool) {
 func readBody(c echo.Context) ([]byte, error) {
 	const op = "api.readBody"
 	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" && !jsonMedia(ct) {
-		return nil, cpis.E(op, cpis.NotSupported, "the body must be application/fhir+json")
+		return nil, cpis.E(op, cpis.UnsupportedMedia, "the body must be application/fhir+json")
 	}
 	b, err := io.ReadAll(io.LimitReader(c.Request().Body, MaxBodyBytes+1))
 	if err != nil {

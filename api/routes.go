@@ -42,6 +42,7 @@ func (s *Server) routeTable() []struct {
 		sec("GET", "/Flag/:id/_history/:vid", s.vreadFlag),
 		sec("GET", "/AuditEvent", s.searchAuditEvents),
 		sec("GET", "/CareTeam", s.searchCareTeams),
+		sec("GET", "/CareTeam/:id", s.readCareTeam),
 
 		dev("POST", "/dev/token", s.devToken),
 		dev("GET", "/dev/personas", s.devPersonas),

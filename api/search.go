@@ -61,6 +61,22 @@ func (s *Server) searchCareTeams(c echo.Context) error {
 	return s.writeSearchset(c, "CareTeam", entries, warnings, queryParams(c), 0, 0, false)
 }
 
+// readCareTeam returns one plan as a CareTeam (GET /CareTeam/{id}), so that
+// the fullUrl of every CareTeam in a search resolves. The rules and the
+// audit are a Flag read's.
+func (s *Server) readCareTeam(c echo.Context) error {
+	rc, err := s.caller(c)
+	if err != nil {
+		return err
+	}
+	shown, err := s.Register.ReadPlan(c.Request().Context(), rc, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	versionHeaders(c, shown.Plans[0])
+	return s.writeResource(c, http.StatusOK, fhir.CareTeamResource(shown.Plans[0], shown.Today))
+}
+
 // queryParams is the request's query, which checkRequest has already
 // found well-formed.
 func queryParams(c echo.Context) url.Values {

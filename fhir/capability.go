@@ -12,7 +12,7 @@ import (
 // capabilityDate is CapabilityStatement.date (required by FHIR): the day its
 // content last changed. Change it with the content; it is not a build time,
 // so the statement stays byte-for-byte reproducible.
-const capabilityDate = "2026-11-01"
+const capabilityDate = "2026-12-01"
 
 // nationalAuditInclude is the _include the national CP-IS API sends with
 // AuditEvent searches; the search package accepts it.
@@ -116,7 +116,8 @@ func auditCapability() *cspb.CapabilityStatement_Rest_Resource {
 }
 
 func careTeamCapability() *cspb.CapabilityStatement_Rest_Resource {
-	return resourceCapability(cpb.ResourceTypeCode_CARE_TEAM, careTeamSearch, vspb.TypeRestfulInteractionValueSet_SEARCH_TYPE)
+	return resourceCapability(cpb.ResourceTypeCode_CARE_TEAM, careTeamSearch,
+		vspb.TypeRestfulInteractionValueSet_READ, vspb.TypeRestfulInteractionValueSet_SEARCH_TYPE)
 }
 
 var conformanceTypes = map[string]cpb.ResourceTypeCode_Value{

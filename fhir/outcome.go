@@ -27,8 +27,8 @@ type spineError struct {
 //   - Invalid is 400 VALIDATION_ERROR for malformed and rule-breaking content
 //     alike: the kind does not tell them apart, and NHS APIs use 400 for both.
 //   - NotSupported is 405 INVALID_VALUE (issue not-supported), for a method
-//     an endpoint does not offer and for a body that is not JSON: the Spine
-//     table has no code of its own for it.
+//     an endpoint does not offer, and UnsupportedMedia 415 INVALID_VALUE for
+//     a body that is not FHIR JSON: the Spine table has no code for either.
 //   - PreconditionRequired (an update without If-Match) is 428 and TooLarge
 //     413: statuses the national table has no row for, with the nearest code.
 //   - Other is 500 INTERNAL_SERVER_ERROR (issue exception): the national
@@ -53,6 +53,7 @@ var spineErrors = [...]spineError{
 	cpis.TooLarge:             {"VALIDATION_ERROR", "A parameter or value has resulted in a validation error", http.StatusRequestEntityTooLarge, cpb.IssueTypeCode_TOO_LONG},
 	cpis.Unavailable:          {"SERVICE_UNAVAILABLE", "Service unavailable", http.StatusServiceUnavailable, cpb.IssueTypeCode_TRANSIENT},
 	cpis.NotSupported:         {"INVALID_VALUE", "Invalid value", http.StatusMethodNotAllowed, cpb.IssueTypeCode_NOT_SUPPORTED},
+	cpis.UnsupportedMedia:     {"INVALID_VALUE", "Invalid value", http.StatusUnsupportedMediaType, cpb.IssueTypeCode_NOT_SUPPORTED},
 }
 
 // issueTypeCodes are the FHIR codes of the issue types the table uses.

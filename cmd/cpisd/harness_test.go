@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cpis-fhir/cpis/internal/store/postgres/pgtest"
 )
 
 // testClock is the injected clock of a test server; tests move it to cross
@@ -247,3 +249,19 @@ func mustStatus(t testing.TB, r response, want int) {
 
 // contains reports whether s holds sub, for readable assertions.
 func contains(s, sub string) bool { return strings.Contains(s, sub) }
+
+// backend is a store a test server can run on.
+type backend struct {
+	name string
+	db   func(t *testing.T) func(*Config) // the configuration change that selects it
+}
+
+// backends are the embedded default and PostgreSQL (a migrated schema of
+// its own for each test; skipped without PostgreSQL, except under CI).
+var backends = []backend{
+	{"sqlite", func(*testing.T) func(*Config) { return func(*Config) {} }},
+	{"postgres", func(t *testing.T) func(*Config) {
+		url := pgtest.MigratedURL(t)
+		return func(c *Config) { c.DatabaseURL = url }
+	}},
+}

@@ -29,7 +29,8 @@ const (
 	Conflict                         // a key already taken: a plan id stored twice, as by an import (RESOURCE_VERSION_MISMATCH, 409)
 	TooLarge                         // a request body over the limit (VALIDATION_ERROR, 413)
 	Unavailable                      // a dependency (store, audit) is down; retry later (SERVICE_UNAVAILABLE, 503)
-	NotSupported                     // an HTTP method an endpoint does not offer, or a body that is not JSON (INVALID_VALUE, 405)
+	NotSupported                     // an HTTP method an endpoint does not offer (INVALID_VALUE, 405)
+	UnsupportedMedia                 // a request body in a format the endpoint does not take (INVALID_VALUE, 415)
 )
 
 var kindNames = [...]string{
@@ -49,6 +50,7 @@ var kindNames = [...]string{
 	TooLarge:             "too large",
 	Unavailable:          "unavailable",
 	NotSupported:         "not supported",
+	UnsupportedMedia:     "unsupported media type",
 }
 
 func (k Kind) String() string {

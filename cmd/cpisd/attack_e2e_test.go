@@ -1,0 +1,230 @@
+package main
+
+import (
+	"bufio"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+)
+
+// The regression tests of the holes found when the service was attacked:
+// each sends the request that showed the hole.
+
+// setAuthor changes the Flag's author.
+func setAuthor(code, display string) func(m map[string]any) {
+	return func(m map[string]any) {
+		a := m["author"].(map[string]any)
+		a["identifier"].(map[string]any)["value"] = code
+		if display == "" {
+			delete(a, "display")
+		} else {
+			a["display"] = display
+		}
+	}
+}
+
+// setPhone changes the emergency duty number.
+func setPhone(number string) func(m map[string]any) {
+	return func(m map[string]any) {
+		m["extension"].([]any)[0].(map[string]any)["valueContactPoint"].(map[string]any)["value"] = number
+	}
+}
+
+func TestTheServerOwnsLANames(t *testing.T) {
+	ts := newTestServer(t)
+	flag := example(t, "flag-cpp.json")
+	nhs := subjectNHS(t, flag)
+	refused := map[string][]byte{
+		"60 KB name":             edit(t, flag, setAuthor("ZLA01", strings.Repeat("Hackney ", 7500))),
+		"control characters":     edit(t, flag, setAuthor("ZLA01", "London Borough of Hackney\x07\x1b[2J")),
+		"right-to-left override": edit(t, flag, setAuthor("ZLA01", "London Borough of \u202eyenkcaH")),
+		"another LA's name":      edit(t, flag, setAuthor("ZLA01", "London Borough of Newham")),
+		"a sentence":             edit(t, flag, setAuthor("ZLA01", "Father John Smith, 07700 900123, injuries to face")),
+		"a code not registered":  edit(t, flag, setAuthor("ZLA99", "")),
+	}
+	for name, body := range refused {
+		t.Run(name, func(t *testing.T) {
+			res := ts.as(la, "POST", "/Flag", body)
+			if res.Status != http.StatusBadRequest && res.Status != http.StatusRequestEntityTooLarge {
+				t.Fatalf("status %d, want 400: %s", res.Status, res.Body)
+			}
+		})
+	}
+	if n := len(entries(t, ts.as("ed-clinician", "GET", "/Flag?patient="+nhs, nil), "Flag")); n != 0 {
+		t.Fatalf("%d plans stored from refused writes", n)
+	}
+	// Without a display, the register's name is stored and shown.
+	ts.create(la, edit(t, flag, setAuthor("ZLA01", "")))
+	got := entries(t, ts.as("ed-clinician", "GET", "/Flag?patient="+nhs, nil), "Flag")
+	if len(got) != 1 || got[0]["author"].(map[string]any)["display"] != "London Borough of Hackney and City of London" {
+		t.Fatalf("the clinician sees %v, want the register's name", got)
+	}
+}
+
+func TestReaderVisibleStringsAreBounded(t *testing.T) {
+	ts := newTestServer(t)
+	flag := example(t, "flag-cpp.json")
+	for name, body := range map[string][]byte{
+		"phone with a bidi override": edit(t, flag, setPhone("020 7946 0101\u202e")),
+		"phone with words":           edit(t, flag, setPhone("020 7946 0101 ask for Dad")),
+		"phone with a newline":       edit(t, flag, setPhone("020 7946\n0101")),
+		"NHS number 0000000000":      edit(t, flag, setSubject("0000000000")),
+		"NHS number 1111111111":      edit(t, flag, setSubject("1111111111")),
+		"UCPP over 300 days": edit(t, example(t, "flag-ucpp.json"), func(m map[string]any) {
+			m["period"] = map[string]any{"start": "2026-09-01", "end": "2027-06-29"}
+		}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			mustStatus(t, ts.as(la, "POST", "/Flag", body), http.StatusBadRequest)
+		})
+	}
+	mustStatus(t, ts.as("ed-clinician", "GET", "/Flag?patient=1111111111", nil), http.StatusBadRequest)
+}
+
+func setSubject(nhs string) func(m map[string]any) {
+	return func(m map[string]any) {
+		m["subject"].(map[string]any)["identifier"].(map[string]any)["value"] = nhs
+	}
+}
+
+func TestMalformedRequestsAreRefusedBeforeAnyRead(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ts := newTestServer(t, b.db(t))
+			id := ts.create(la, example(t, "flag-cpp.json"))
+			// A malformed escape must not be dropped: the LA's search would
+			// widen to its whole list.
+			res := ts.as(la, "GET", "/Flag?patient=%zz", nil)
+			mustStatus(t, res, http.StatusBadRequest)
+			if contains(string(res.Body), id) {
+				t.Errorf("a malformed search returned a plan: %s", res.Body)
+			}
+			for _, m := range []string{"GET", "PUT", "DELETE"} {
+				res := ts.as(la, m, "/Flag/%00", example(t, "flag-cpp.json"), "If-Match", `W/"1"`)
+				mustStatus(t, res, http.StatusNotFound)
+			}
+			res = ts.as(la, "POST", "/Flag", example(t, "flag-cpp.json"), "Content-Type", "text/plain")
+			mustStatus(t, res, http.StatusUnsupportedMediaType)
+			// A raw byte that is not UTF-8, as a client that does not escape sends it.
+			if status := rawGet(t, ts, "/Flag?patient=999\xff0276579", ts.token("ed-clinician")); status != http.StatusBadRequest {
+				t.Errorf("a query that is not UTF-8: status %d, want 400", status)
+			}
+			// The legitimate reads around them still work, audited.
+			mustStatus(t, ts.as("ed-clinician", "GET", "/Flag/"+id, nil), http.StatusOK)
+		})
+	}
+}
+
+// rawGet sends a request line exactly as given, bypassing net/http's
+// escaping, and returns the status.
+func rawGet(t testing.TB, ts *testServer, target, token string) int {
+	t.Helper()
+	conn, err := net.Dial("tcp", strings.TrimPrefix(ts.URL, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Fprintf(conn, "GET %s HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer %s\r\nConnection: close\r\n\r\n", target, token)
+	res, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res.Body.Close()
+	return res.StatusCode
+}
+
+func TestARequestIDIsOneWrite(t *testing.T) {
+	ts := newTestServer(t)
+	flag := example(t, "flag-cpp.json")
+	rid := "0d8b3c52-7a0e-4a5e-9c43-2f6d5f1e0a11"
+	first := ts.as(la, "POST", "/Flag", flag, "X-Request-ID", rid)
+	mustStatus(t, first, http.StatusCreated)
+	// The same request id for a different plan: refused, never answered
+	// with the first plan.
+	other := edit(t, flag, setSubject("9449306753"))
+	res := ts.as(la, "POST", "/Flag", other, "X-Request-ID", rid)
+	mustStatus(t, res, http.StatusConflict)
+	if contains(string(res.Body), first.JSON(t)["id"].(string)) {
+		t.Errorf("the reused request id returned the first plan: %s", res.Body)
+	}
+	// The same id and the same plan is a retry: the first plan, once.
+	again := ts.as(la, "POST", "/Flag", flag, "X-Request-ID", rid)
+	mustStatus(t, again, http.StatusOK)
+	if again.JSON(t)["id"] != first.JSON(t)["id"] {
+		t.Errorf("a retry answered another plan")
+	}
+	// Used for an update of another plan: refused too.
+	id2 := ts.create(la, other)
+	body := edit(t, other, func(m map[string]any) { m["id"] = id2 })
+	mustStatus(t, ts.as(la, "PUT", "/Flag/"+id2, body, "If-Match", `W/"1"`, "X-Request-ID", rid), http.StatusConflict)
+}
+
+func TestRefusedHealthReadsAreAuditedAsFailures(t *testing.T) {
+	ts := newTestServer(t)
+	flag := example(t, "flag-cpp.json")
+	nhs := subjectNHS(t, flag)
+	ts.create(la, flag)
+	mustStatus(t, ts.as("receptionist", "GET", "/Flag?patient="+nhs, nil), http.StatusForbidden)
+	var found bool
+	for _, e := range ts.auditorEvents() {
+		if e["outcome"] != "4" || !contains(fmt.Sprint(e["agent"]), "Cal Placeholder") {
+			continue
+		}
+		found = true
+		if _, ok := e["purposeOfEvent"]; ok {
+			t.Errorf("a refused read is recorded as an access: %v", e)
+		}
+		for _, ent := range e["entity"].([]any) {
+			if q, ok := ent.(map[string]any)["query"].(string); ok {
+				if b, _ := base64.StdEncoding.DecodeString(q); !contains(string(b), nhs) {
+					t.Errorf("the refusal's query entity is %q", b)
+				}
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no AuditEvent with a failure outcome records the receptionist's refused search")
+	}
+	hist := ts.as("ed-clinician", "GET", "/AuditEvent?patient="+nhs, nil)
+	if contains(string(hist.Body), "Cal Placeholder") {
+		t.Error("a refused read appears in the child's access history")
+	}
+}
+
+func TestPatientDataIsNeverCached(t *testing.T) {
+	ts := newTestServer(t)
+	flag := example(t, "flag-cpp.json")
+	nhs := subjectNHS(t, flag)
+	id := ts.create(la, flag)
+	for _, path := range []string{"/Flag/" + id, "/Flag?patient=" + nhs, "/AuditEvent?patient=" + nhs, "/CareTeam?patient=" + nhs, "/Flag/nope"} {
+		if cc := ts.as("ed-clinician", "GET", path, nil).Header.Get("Cache-Control"); cc != "no-store" {
+			t.Errorf("%s: Cache-Control %q, want no-store", path, cc)
+		}
+	}
+	if cc := ts.do("POST", "/dev/token", "", []byte(`{"persona":"ed-clinician"}`), "Content-Type", "application/json").Header.Get("Cache-Control"); cc != "no-store" {
+		t.Errorf("token response: Cache-Control %q, want no-store", cc)
+	}
+}
+
+func TestEveryCareTeamFullURLResolves(t *testing.T) {
+	ts := newTestServer(t)
+	flag := example(t, "flag-cpp.json")
+	nhs := subjectNHS(t, flag)
+	ts.create(la, flag)
+	res := ts.as("ed-clinician", "GET", "/CareTeam?patient:identifier=https://fhir.nhs.uk/Id/nhs-number%7C"+nhs, nil)
+	mustStatus(t, res, http.StatusOK)
+	es := res.JSON(t)["entry"].([]any)
+	if len(es) != 1 {
+		t.Fatalf("%d entries", len(es))
+	}
+	full := es[0].(map[string]any)["fullUrl"].(string)
+	got := ts.as("ed-clinician", "GET", strings.TrimPrefix(full, ts.URL), nil)
+	mustStatus(t, got, http.StatusOK)
+	if got.JSON(t)["resourceType"] != "CareTeam" || got.JSON(t)["id"] != es[0].(map[string]any)["resource"].(map[string]any)["id"] {
+		t.Errorf("%s resolves to %s", full, got.Body)
+	}
+	mustStatus(t, ts.as("receptionist", "GET", strings.TrimPrefix(full, ts.URL), nil), http.StatusForbidden)
+}
