@@ -302,7 +302,7 @@ func TestAppendAuditAllOrNone(t *testing.T) {
 	nhs := testNHS(4)
 	var batch []cpis.AuditRecord
 	for i := range 10 {
-		batch = append(batch, record(nhs, time.Now().Add(time.Duration(i)*time.Second)))
+		batch = append(batch, record(nhs, utc(2026, time.November, 22).Add(time.Duration(i)*time.Second)))
 	}
 	batch[7].Query = "no NUL\x00 in PostgreSQL text"
 	if err := s.AppendAudit(t.Context(), batch); err == nil {
