@@ -53,10 +53,11 @@ type Store interface {
 	// PlanHistory returns every version of plan id, newest first, or NotFound.
 	PlanHistory(ctx context.Context, id string) ([]cpis.Plan, error)
 
-	// SearchPlans returns the current versions of the plans matching q.
-	// Invalid if q cannot be run: a page outside PlanQuery's bounds, a status
-	// that does not exist, or statuses without the day to judge them on. A
-	// plan type that does not exist matches nothing.
+	// SearchPlans returns one page of the plans matching q: their current
+	// versions, or with q.AsOf their versions as of then. Invalid if q cannot
+	// be run: a page outside PlanQuery's bounds, a status that does not
+	// exist, or statuses without the day to judge them on. A plan type that
+	// does not exist matches nothing.
 	SearchPlans(ctx context.Context, q PlanQuery) (PlanPage, error)
 
 	// AppendAudit stores recs in one transaction: all of them, or none and an
@@ -104,6 +105,14 @@ const (
 
 // PlanQuery selects plans. Zero fields do not constrain. At least one of
 // NHSNumber and LACode is set by every caller.
+//
+// Paging: a page holds up to Limit plans; the next page is the same query
+// with After set to the key of the last plan of this one (KeyOf), so that
+// it starts after that plan whatever changed in between. To page over one
+// unchanging register, page 1 runs with AsOf zero (the current plans) and
+// every later page with AsOf set to the instant page 1 ran: then following
+// the pages gives every plan as of page 1 exactly once, neither skipping
+// one that was updated between pages nor repeating one.
 type PlanQuery struct {
 	NHSNumber cpis.NHSNumber
 	LACode    string          // only plans this LA is responsible for
@@ -119,9 +128,34 @@ type PlanQuery struct {
 	// UpdatedFrom (inclusive) and UpdatedBefore (exclusive) bound LastUpdated.
 	UpdatedFrom, UpdatedBefore time.Time
 	Order                      Order
-	Offset                     int
-	Limit                      int // the page size; a store may assume 1..1000
+	// After, when set, keeps only plans that sort after this key in Order
+	// (keyset paging). Invalid with an empty ID, or together with Offset.
+	After *PlanKey
+	// AsOf, when set, runs the search on the register as it was at that
+	// instant: for each plan its newest version with LastUpdated <= AsOf
+	// (none: the plan did not exist yet), and every other field of the
+	// query applies to that version, which is what the page returns. Two
+	// exceptions keep an old snapshot from showing what may not be shown
+	// now: NHSNumber and LACode must also hold for the plan's current
+	// version, and so must VisibleOn, so a plan withdrawn or past its
+	// display window since AsOf is never shown to health users.
+	AsOf time.Time
+	// Offset skips that many matches. Deprecated: it skips or repeats plans
+	// that change between pages; use After (and AsOf). Kept only until the
+	// api pages with After.
+	Offset int
+	Limit  int // the page size: 1..1000, else Invalid
 }
+
+// PlanKey is where a plan sorts in a search: by LastUpdated, ties broken by
+// ID, in the query's Order.
+type PlanKey struct {
+	LastUpdated time.Time
+	ID          string
+}
+
+// KeyOf returns the key of p, as the After of the next page.
+func KeyOf(p cpis.Plan) *PlanKey { return &PlanKey{LastUpdated: p.LastUpdated, ID: p.ID} }
 
 // PlanPage is one page of search results.
 type PlanPage struct {
@@ -137,9 +171,26 @@ type AuditQuery struct {
 	// RecordedFrom (inclusive) and RecordedBefore (exclusive) bound Recorded.
 	RecordedFrom, RecordedBefore time.Time
 	AccessOnly                   bool // only records with Access set
-	Offset                       int
-	Limit                        int // 1..1000
+	// Before, when set, keeps only records that sort after this key, newest
+	// first: older, or as old with a smaller ID (keyset paging). The trail
+	// is append-only, so following pages by Before gives every record once.
+	// Invalid with an empty ID, or together with Offset.
+	Before *AuditKey
+	// Offset skips that many records. Deprecated: use Before. Kept only
+	// until the api pages with Before.
+	Offset int
+	Limit  int // 1..1000, else Invalid
 }
+
+// AuditKey is where an audit record sorts: by Recorded, ties broken by ID,
+// both descending.
+type AuditKey struct {
+	Recorded time.Time
+	ID       string
+}
+
+// AuditKeyOf returns the key of r, as the Before of the next page.
+func AuditKeyOf(r cpis.AuditRecord) *AuditKey { return &AuditKey{Recorded: r.Recorded, ID: r.ID} }
 
 // CheckImport is what every Importer checks before it writes: it refuses an
 // import holding a plan the service would not store, one without an id or

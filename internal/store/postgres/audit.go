@@ -70,7 +70,7 @@ func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]cpis.Aud
 
 // auditSearchSQL builds the query for q.
 func auditSearchSQL(q store.AuditQuery) (string, []any, error) {
-	if err := checkPage(q.Offset, q.Limit); err != nil {
+	if err := checkPage(q.Offset, q.Limit, q.Before != nil && q.Before.ID == "", q.Before != nil); err != nil {
 		return "", nil, err
 	}
 	var w where
@@ -91,6 +91,12 @@ func auditSearchSQL(q store.AuditQuery) (string, []any, error) {
 	}
 	if q.AccessOnly {
 		w.add("access")
+	}
+	if q.Before != nil {
+		// The plain bound lets the indexes on recorded, which lack the id,
+		// start at the key, and skips the partitions of later months.
+		at := w.arg(q.Before.Recorded)
+		w.add("recorded <= " + at + " AND (recorded, id) < (" + at + ", " + w.arg(q.Before.ID) + ")")
 	}
 	sql := `SELECT ` + auditColumnList + ` FROM audit_events` + w.sql() +
 		` ORDER BY recorded DESC, id DESC` + w.page(q.Offset, q.Limit)

@@ -6,15 +6,20 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store"
 	"github.com/cpis-fhir/cpis/internal/store/postgres"
 	"github.com/cpis-fhir/cpis/internal/store/postgres/pgtest"
 )
 
-// planNode is a node of EXPLAIN (FORMAT JSON)'s plan tree.
+// planNode is a node of EXPLAIN (FORMAT JSON)'s plan tree; the actual
+// figures are there with ANALYZE.
 type planNode struct {
 	NodeType     string     `json:"Node Type"`
 	RelationName string     `json:"Relation Name"`
 	IndexName    string     `json:"Index Name"`
+	ActualRows   float64    `json:"Actual Rows"`
+	ActualLoops  float64    `json:"Actual Loops"`
 	Plans        []planNode `json:"Plans"`
 }
 
@@ -142,4 +147,84 @@ func childIndexes(t *testing.T, s *postgres.Store, parent string) map[string]boo
 		t.Fatalf("%s has no parts", parent)
 	}
 	return names
+}
+
+// TestSnapshotPageReadsThePage checks, with EXPLAIN ANALYZE, that a page of
+// an LA's plans as of an earlier instant (page 2 onwards of a search) reads
+// the page from plans_la_code_idx in order and stops there, and finds the
+// versions of the plans changed since by primary key: it reads rows for the
+// page and the changes, not for the LA's whole register. The register is
+// 12,000 plans of six LAs, analyzed, with plans changed after the instant.
+func TestSnapshotPageReadsThePage(t *testing.T) {
+	s := open(t, pgtest.MigratedURL(t))
+	defer s.Close()
+	ctx := t.Context()
+	base := time.Date(2025, time.January, 1, 0, 0, 0, 0, time.UTC)
+	las := cpis.TrustDirectory()
+	plans := make([]cpis.Plan, 12_000)
+	for i := range plans {
+		plans[i] = plan(testNHS(i % 2_000))
+		plans[i].LA, plans[i].LastUpdated = las[i%len(las)].LocalAuthority, base.Add(time.Duration(i)*time.Second)
+	}
+	if err := s.ImportPlans(ctx, plans); err != nil {
+		t.Fatal(err)
+	}
+	asOf := base.Add(time.Duration(len(plans)) * time.Second)
+	const changed = 12 // of the first LA's plans, changed since asOf
+	for i := range changed {
+		p := plans[i*len(las)*100]
+		p.LastUpdated = asOf.Add(time.Duration(i+1) * time.Minute)
+		if _, _, err := s.UpdatePlan(ctx, p, 1, writeRec(p, "")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := s.Pool().Exec(ctx, "ANALYZE plans, plan_versions"); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 20
+	for _, order := range []store.Order{store.NewestFirst, store.OldestFirst} {
+		t.Run(map[store.Order]string{store.NewestFirst: "newest first", store.OldestFirst: "oldest first"}[order], func(t *testing.T) {
+			// Page 3: after the key of plan 2*limit of the LA in this order.
+			after := plans[len(plans)-len(las)*2*limit]
+			if order == store.OldestFirst {
+				after = plans[len(las)*2*limit]
+			}
+			q := store.PlanQuery{LACode: las[0].Code, Order: order, Limit: limit, AsOf: asOf, After: store.KeyOf(after)}
+			sql, args, err := postgres.PlanSearchSQL(q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var out []byte
+			if err := s.Pool().QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) "+sql, args...).Scan(&out); err != nil {
+				t.Fatal(err)
+			}
+			read := rowsRead(t, out)
+			if read["plans"] > limit+1+changed || read["plan_versions"] > changed {
+				t.Errorf("the page read %v rows of plans and %v of plan_versions, want at most %d and %d",
+					read["plans"], read["plan_versions"], limit+1+changed, changed)
+				t.Logf("plan: %s", out)
+			}
+		})
+	}
+}
+
+// rowsRead sums, per table, the rows that the scans of an EXPLAIN ANALYZE
+// plan returned, and fails on a sequential scan.
+func rowsRead(t *testing.T, explain []byte) map[string]float64 {
+	t.Helper()
+	var plans []struct{ Plan planNode }
+	if err := json.Unmarshal(explain, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("EXPLAIN output %s: %v", explain, err)
+	}
+	read := map[string]float64{}
+	plans[0].Plan.walk(func(n planNode) {
+		if n.RelationName == "" || n.NodeType == "Bitmap Index Scan" {
+			return
+		}
+		if n.NodeType == "Seq Scan" {
+			t.Errorf("%s is read by a sequential scan", n.RelationName)
+		}
+		read[n.RelationName] += n.ActualRows * n.ActualLoops
+	})
+	return read
 }

@@ -13,11 +13,12 @@ import (
 const maxPage = 1000
 
 // SearchPlans runs q as one query: for a patient it is an index lookup on
-// nhs_number returning a handful of rows, sorted. One row beyond the page is
-// fetched to tell whether there are more.
+// nhs_number returning a handful of rows, sorted; for an LA, a walk of
+// plans_la_code_idx in the query's order from the After key. One row beyond
+// the page is fetched to tell whether there are more.
 func (s *Store) SearchPlans(ctx context.Context, q store.PlanQuery) (store.PlanPage, error) {
 	const op = "postgres.SearchPlans"
-	sql, args, err := planSearchSQL(q)
+	sql, args, err := PlanSearchSQL(q)
 	if err != nil {
 		return store.PlanPage{}, cpis.E(op, err)
 	}
@@ -32,52 +33,128 @@ func (s *Store) SearchPlans(ctx context.Context, q store.PlanQuery) (store.PlanP
 	return page, nil
 }
 
-// planSearchSQL builds the query for q.
-func planSearchSQL(q store.PlanQuery) (string, []any, error) {
-	const op = "postgres.planSearchSQL"
-	if err := checkPage(q.Offset, q.Limit); err != nil {
+// PlanSearchSQL builds the query SearchPlans runs for q. It is exported so
+// that a test can check, with EXPLAIN, that a page reads no more than it
+// needs.
+//
+// With AsOf, a plan's version as of then is its current row when that row
+// was written at or before AsOf, which is true of all but the few plans
+// changed since: so the query is the first rows of the page among the
+// current rows written by AsOf (read in index order, as without AsOf),
+// sorted together with the versions as of AsOf of the plans changed since,
+// each found by its primary key in plan_versions.
+func PlanSearchSQL(q store.PlanQuery) (string, []any, error) {
+	const op = "postgres.PlanSearchSQL"
+	if err := checkPage(q.Offset, q.Limit, q.After != nil && q.After.ID == "", q.After != nil); err != nil {
 		return "", nil, err
-	}
-	var w where
-	if q.NHSNumber != "" {
-		w.add("nhs_number = " + w.arg(string(q.NHSNumber)))
-	}
-	if q.LACode != "" {
-		w.add("la_code = " + w.arg(q.LACode))
-	}
-	if len(q.Types) > 0 {
-		types := make([]string, len(q.Types))
-		for i, t := range q.Types {
-			types[i] = string(t)
-		}
-		w.add("plan_type = ANY(" + w.arg(types) + ")")
-	}
-	if len(q.Statuses) > 0 {
-		cond, err := w.statuses(q.Statuses, q.Today)
-		if err != nil {
-			return "", nil, cpis.E(op, err)
-		}
-		w.add(cond)
-	}
-	if !q.VisibleOn.IsZero() {
-		w.add("NOT entered_in_error AND display_until >= " + w.arg(pgDate(q.VisibleOn)))
-	}
-	if !q.UpdatedFrom.IsZero() {
-		w.add("last_updated >= " + w.arg(q.UpdatedFrom))
-	}
-	if !q.UpdatedBefore.IsZero() {
-		w.add("last_updated < " + w.arg(q.UpdatedBefore))
 	}
 	order := " ORDER BY last_updated DESC, id DESC"
 	if q.Order == store.OldestFirst {
 		order = " ORDER BY last_updated, id"
 	}
-	return `SELECT ` + planColumns + ` FROM plans` + w.sql() + order + w.page(q.Offset, q.Limit+1), w.args, nil
+	var w where
+	if err := w.plan("", q); err != nil {
+		return "", nil, cpis.E(op, err)
+	}
+	if q.AsOf.IsZero() {
+		return `SELECT ` + planColumns + ` FROM plans` + w.sql() + order + w.page(q.Offset, q.Limit+1), w.args, nil
+	}
+	w.add("last_updated <= " + w.arg(q.AsOf))
+	// The unchanged arm has its own order and limit: PostgreSQL 15 merges
+	// the arms of a union in order only when an index leads with the sort
+	// key, and plans_la_code_idx leads with la_code.
+	unchanged := `(SELECT ` + planColumns + ` FROM plans` + w.sql() + order + ` LIMIT ` + w.arg(q.Offset+q.Limit+1) + `)`
+	w.conds = nil
+	if err := w.plan("v.", q); err != nil {
+		return "", nil, cpis.E(op, err)
+	}
+	w.current("c.", q)
+	w.add("c.last_updated > " + w.arg(q.AsOf))
+	// The lateral subquery is a probe of plan_versions_pkey for each plan
+	// changed since AsOf, never a scan of plan_versions.
+	asOf := `(SELECT x.* FROM plan_versions x WHERE x.id = c.id AND x.last_updated <= ` + w.arg(q.AsOf) +
+		` ORDER BY x.version DESC LIMIT 1)`
+	sql := `SELECT ` + planColumns + ` FROM (` + unchanged +
+		` UNION ALL SELECT ` + qualified("v.", planColumns) + ` FROM plans c CROSS JOIN LATERAL ` + asOf + ` v` + w.sql() +
+		`) s` + order + w.page(q.Offset, q.Limit+1)
+	return sql, w.args, nil
+}
+
+// plan adds the conditions of q on the plan version whose columns are
+// prefixed t: every field but AsOf.
+func (w *where) plan(t string, q store.PlanQuery) error {
+	if q.NHSNumber != "" {
+		w.add(t + "nhs_number = " + w.arg(string(q.NHSNumber)))
+	}
+	if q.LACode != "" {
+		w.add(t + "la_code = " + w.arg(q.LACode))
+	}
+	if len(q.Types) > 0 {
+		types := make([]string, len(q.Types))
+		for i, typ := range q.Types {
+			types[i] = string(typ)
+		}
+		w.add(t + "plan_type = ANY(" + w.arg(types) + ")")
+	}
+	if len(q.Statuses) > 0 {
+		cond, err := w.statuses(t, q.Statuses, q.Today)
+		if err != nil {
+			return err
+		}
+		w.add(cond)
+	}
+	w.visible(t, q.VisibleOn)
+	if !q.UpdatedFrom.IsZero() {
+		w.add(t + "last_updated >= " + w.arg(q.UpdatedFrom))
+	}
+	if !q.UpdatedBefore.IsZero() {
+		w.add(t + "last_updated < " + w.arg(q.UpdatedBefore))
+	}
+	if q.After != nil {
+		// The row comparison is the keyset; the plain bound lets an index
+		// on last_updated alone (or after la_code) start at the key.
+		cmp, bound := "<", "<="
+		if q.Order == store.OldestFirst {
+			cmp, bound = ">", ">="
+		}
+		at := w.arg(q.After.LastUpdated)
+		w.add(t + "last_updated " + bound + " " + at + " AND (" + t + "last_updated, " + t + "id) " + cmp + " (" + at + ", " + w.arg(q.After.ID) + ")")
+	}
+	return nil
+}
+
+// current adds the conditions of q that must hold for the plan's current
+// version too when the search runs as of an earlier instant: who the plan
+// is about and belongs to, and whether health users may see it now.
+func (w *where) current(t string, q store.PlanQuery) {
+	if q.NHSNumber != "" {
+		w.add(t + "nhs_number = " + w.arg(string(q.NHSNumber)))
+	}
+	if q.LACode != "" {
+		w.add(t + "la_code = " + w.arg(q.LACode))
+	}
+	w.visible(t, q.VisibleOn)
+}
+
+// visible adds "health users may see the plan on day", when day is set.
+func (w *where) visible(t string, day cpis.Date) {
+	if !day.IsZero() {
+		w.add("NOT " + t + "entered_in_error AND " + t + "display_until >= " + w.arg(pgDate(day)))
+	}
+}
+
+// qualified prefixes every column of a column list with t.
+func qualified(t, columns string) string {
+	cols := splitColumns(columns)
+	for i, c := range cols {
+		cols[i] = t + c
+	}
+	return strings.Join(cols, ", ")
 }
 
 // statuses is the condition "the plan's status on today is one of sts",
 // computed from the dates as cpis.Plan.StatusOn does.
-func (w *where) statuses(sts []cpis.Status, today cpis.Date) (string, error) {
+func (w *where) statuses(t string, sts []cpis.Status, today cpis.Date) (string, error) {
 	if today.IsZero() {
 		return "", cpis.E("postgres.statuses", cpis.Invalid, "a search by status needs the day to judge it on")
 	}
@@ -89,11 +166,11 @@ func (w *where) statuses(sts []cpis.Status, today cpis.Date) (string, error) {
 		}
 		switch st {
 		case cpis.Active:
-			conds = append(conds, "(NOT entered_in_error AND start_date <= "+day+" AND end_date >= "+day+")")
+			conds = append(conds, "(NOT "+t+"entered_in_error AND "+t+"start_date <= "+day+" AND "+t+"end_date >= "+day+")")
 		case cpis.Inactive:
-			conds = append(conds, "(NOT entered_in_error AND (start_date > "+day+" OR end_date < "+day+"))")
+			conds = append(conds, "(NOT "+t+"entered_in_error AND ("+t+"start_date > "+day+" OR "+t+"end_date < "+day+"))")
 		case cpis.EnteredInError:
-			conds = append(conds, "entered_in_error")
+			conds = append(conds, t+"entered_in_error")
 		default:
 			return "", cpis.E("postgres.statuses", cpis.Invalid, "a plan status that does not exist")
 		}
@@ -102,10 +179,17 @@ func (w *where) statuses(sts []cpis.Status, today cpis.Date) (string, error) {
 }
 
 // checkPage refuses paging the contract does not allow, rather than
-// silently returning everything or nothing.
-func checkPage(offset, limit int) error {
-	if offset < 0 || limit < 1 || limit > maxPage {
-		return cpis.E("postgres.checkPage", cpis.Invalid, "a page is 1 to 1000 results from a non-negative offset")
+// silently returning everything or nothing: a limit outside 1..1000, a
+// negative offset, a keyset without an id, or both a keyset and an offset.
+func checkPage(offset, limit int, emptyKey, keyset bool) error {
+	const op = "postgres.checkPage"
+	switch {
+	case offset < 0 || limit < 1 || limit > maxPage:
+		return cpis.E(op, cpis.Invalid, "a page is 1 to 1000 results from a non-negative offset")
+	case emptyKey:
+		return cpis.E(op, cpis.Invalid, "a page that starts after a key needs the key's id")
+	case keyset && offset > 0:
+		return cpis.E(op, cpis.Invalid, "a page starts after a key or at an offset, not both")
 	}
 	return nil
 }

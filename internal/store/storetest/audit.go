@@ -234,6 +234,9 @@ func testSearchAudit(t *testing.T, open opener) {
 		{"a page", store.AuditQuery{Offset: 1, Limit: 2}, pick(4, 3)},
 		{"the last page", store.AuditQuery{Offset: 5, Limit: 2}, pick(0)},
 		{"past the end", store.AuditQuery{Offset: 6, Limit: 2}, nil},
+		{"before a key, in a tie", store.AuditQuery{Before: store.AuditKeyOf(r[5]), Limit: 2}, pick(4, 3)},
+		{"before a key, with a filter", store.AuditQuery{Patient: x, Before: store.AuditKeyOf(r[5])}, pick(1, 0)},
+		{"before the oldest", store.AuditQuery{Before: store.AuditKeyOf(r[0])}, nil},
 		{"no match", store.AuditQuery{Patient: nhsNumber(t, 3)}, nil},
 	}
 	for _, tt := range tests {

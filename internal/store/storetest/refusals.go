@@ -57,6 +57,7 @@ func testRefusals(t *testing.T, open opener) {
 			wantKind(t, "AccessHistory", err, cpis.Invalid)
 		})
 	}
+	keysetRefusals(t, ctx, s)
 	t.Run("SearchPlans/an unknown type matches nothing", func(t *testing.T) {
 		for _, types := range [][]cpis.PlanType{{"XYZ"}, {cpis.CLA, "XYZ"}} {
 			page, err := s.SearchPlans(ctx, store.PlanQuery{NHSNumber: nhs, Limit: 10, Types: types})

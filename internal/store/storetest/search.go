@@ -231,7 +231,17 @@ func pagingCases() []searchCase {
 		{"oldest first, second page", lay(store.OldestFirst, 2, 2), []string{"y2", "y5"}, true},
 		{"a page of exactly all", lay(store.NewestFirst, 0, 5), []string{"y4", "y5", "y2", "y3", "y1"}, false},
 		{"one short of all", lay(store.OldestFirst, 0, 4), []string{"y1", "y3", "y2", "y5"}, true},
+		{"after a key, ties by id descending", after(store.NewestFirst, at(12), "00000000-0000-4000-8000-000000000004"), []string{"y2", "y3"}, true},
+		{"after a key, ties by id ascending", after(store.OldestFirst, at(11), "00000000-0000-4000-8000-000000000002"), []string{"y2", "y5"}, true},
+		{"after the last key", after(store.NewestFirst, at(11), "00000000-0000-4000-8000-000000000002"), []string{"y1"}, false},
+		{"after a key no plan has", after(store.NewestFirst, at(11), "00000000-0000-4000-8000-000000000002a"), []string{"y3", "y1"}, false},
+		{"after the end", after(store.OldestFirst, at(12), "00000000-0000-4000-8000-000000000005"), nil, false},
 	}
+}
+
+// after is a page of two of LA 3's plans after the key (at, id).
+func after(o store.Order, at time.Time, id string) store.PlanQuery {
+	return store.PlanQuery{LACode: la(3).Code, Order: o, Limit: 2, After: &store.PlanKey{LastUpdated: at, ID: id}}
 }
 
 // wantSearch checks that q returns exactly want, on one page.
