@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"strings"
 
+	"github.com/lestrrat-go/jwx/v2/jwt"
+
 	"github.com/cpis-fhir/cpis/internal/cpis"
 )
 
@@ -13,19 +15,96 @@ import (
 // (docs/domain.md, CIS2 claims); la_code and la_name mark a local authority's
 // system.
 type claims struct {
-	Subject        string     `json:"sub,omitempty"`
-	Name           string     `json:"name,omitempty"`
-	UserUID        string     `json:"nhsid_useruid,omitempty"`
-	SelectedRoleID string     `json:"selected_roleid,omitempty"`
-	Roles          []cis2Role `json:"nhsid_nrbac_roles,omitempty"`
-	Orgs           []cis2Org  `json:"nhsid_user_orgs,omitempty"`
-	IDAssurance    flexString `json:"id_assurance_level,omitempty"`
-	LACode         string     `json:"la_code,omitempty"`
-	LAName         string     `json:"la_name,omitempty"`
-	ClientID       string     `json:"client_id,omitempty"`
-	AZP            string     `json:"azp,omitempty"`
-	Scope          scopeList  `json:"scope,omitempty"`
-	SCP            scopeList  `json:"scp,omitempty"`
+	Subject        string
+	Name           string
+	UserUID        string
+	SelectedRoleID string
+	Roles          []cis2Role
+	Orgs           []cis2Org
+	IDAssurance    flexString
+	LACode         string
+	LAName         string
+	ClientID       string
+	AZP            string
+	Scope          scopeList
+	SCP            scopeList
+}
+
+// privateClaim is one claim of claims: its name in the token, the type jwx
+// decodes it into (registered with jwt.WithTypedClaim) and where it goes.
+type privateClaim struct {
+	name   string
+	typ    any
+	assign func(c *claims, v any) bool // false when the value was not of the claim's type
+}
+
+// claimOf describes the private claim name, decoded as a T into *field(c).
+func claimOf[T any](name string, field func(c *claims) *T) privateClaim {
+	return privateClaim{name: name, typ: lenient[T]{}, assign: func(c *claims, v any) bool {
+		l, ok := v.(lenient[T])
+		if ok && l.ok {
+			*field(c) = l.v
+		}
+		return ok && l.ok
+	}}
+}
+
+// privateClaims are the claims read besides the registered ones.
+var privateClaims = []privateClaim{
+	claimOf("name", func(c *claims) *string { return &c.Name }),
+	claimOf("nhsid_useruid", func(c *claims) *string { return &c.UserUID }),
+	claimOf("selected_roleid", func(c *claims) *string { return &c.SelectedRoleID }),
+	claimOf("nhsid_nrbac_roles", func(c *claims) *[]cis2Role { return &c.Roles }),
+	claimOf("nhsid_user_orgs", func(c *claims) *[]cis2Org { return &c.Orgs }),
+	claimOf("id_assurance_level", func(c *claims) *flexString { return &c.IDAssurance }),
+	claimOf("la_code", func(c *claims) *string { return &c.LACode }),
+	claimOf("la_name", func(c *claims) *string { return &c.LAName }),
+	claimOf("client_id", func(c *claims) *string { return &c.ClientID }),
+	claimOf("azp", func(c *claims) *string { return &c.AZP }),
+	claimOf("scope", func(c *claims) *scopeList { return &c.Scope }),
+	claimOf("scp", func(c *claims) *scopeList { return &c.SCP }),
+}
+
+// typedClaimOptions register privateClaims with jwt.Parse, so that the one
+// parse of a token decodes them into their types.
+func typedClaimOptions() []jwt.ParseOption {
+	opts := make([]jwt.ParseOption, 0, len(privateClaims))
+	for _, pc := range privateClaims {
+		opts = append(opts, jwt.WithTypedClaim(pc.name, pc.typ))
+	}
+	return opts
+}
+
+// claimsOf reads the private claims of a parsed token. It reports false if
+// one of them did not have its type (say, a number for la_code).
+func claimsOf(tok jwt.Token) (*claims, bool) {
+	c := &claims{Subject: tok.Subject()}
+	for _, pc := range privateClaims {
+		if v, ok := tok.Get(pc.name); ok && !pc.assign(c, v) {
+			return nil, false
+		}
+	}
+	return c, true
+}
+
+// lenient decodes a T and never fails on well-formed JSON: a value of
+// another type leaves ok false. jwx then carries on with the next claim
+// instead of failing the whole parse, and claimsOf tells a malformed
+// identity claim from a malformed registered one.
+type lenient[T any] struct {
+	v  T
+	ok bool
+}
+
+// UnmarshalJSON implements json.Unmarshaler.
+func (l *lenient[T]) UnmarshalJSON(b []byte) error {
+	var v T
+	if err := json.Unmarshal(b, &v); err != nil {
+		*l = lenient[T]{}
+		return nil
+	}
+	*l = lenient[T]{v: v, ok: true}
+	return nil
 }
 
 // cis2Role is one entry of nhsid_nrbac_roles: a role the user holds in one organisation.

@@ -30,6 +30,11 @@ func TestNewVerifierConfig(t *testing.T) {
 		{"no audience", Config{Issuer: ti.srv.URL, KeySet: jwk.NewSet()}, cpis.MissingValue, "audience"},
 		{"skew above a minute", Config{Issuer: ti.srv.URL, Audience: testAudience, KeySet: jwk.NewSet(), Skew: 61 * time.Second}, cpis.InvalidValue, "skew"},
 		{"negative skew", Config{Issuer: ti.srv.URL, Audience: testAudience, KeySet: jwk.NewSet(), Skew: -time.Second}, cpis.InvalidValue, "skew"},
+		{"max lifetime 1 h", Config{Issuer: ti.srv.URL, Audience: testAudience, KeySet: jwk.NewSet(), MaxLifetime: time.Hour}, cpis.Other, ""},
+		{"max lifetime 24 h", Config{Issuer: ti.srv.URL, Audience: testAudience, KeySet: jwk.NewSet(), MaxLifetime: 24 * time.Hour}, cpis.Other, ""},
+		{"negative max lifetime", Config{Issuer: ti.srv.URL, Audience: testAudience, KeySet: jwk.NewSet(), MaxLifetime: -time.Hour}, cpis.InvalidValue, "lifetime"},
+		{"max lifetime under a minute", Config{Issuer: ti.srv.URL, Audience: testAudience, KeySet: jwk.NewSet(), MaxLifetime: 59 * time.Second}, cpis.InvalidValue, "lifetime"},
+		{"max lifetime over a day", Config{Issuer: ti.srv.URL, Audience: testAudience, KeySet: jwk.NewSet(), MaxLifetime: 24*time.Hour + time.Second}, cpis.InvalidValue, "lifetime"},
 		{"discovery names another issuer", Config{Issuer: ti.srv.URL + "/", Audience: testAudience}, cpis.Invalid, "names issuer"},
 		{"no discovery document", Config{Issuer: down.URL, Audience: testAudience}, cpis.Unavailable, "404"},
 		{"JWKS not served", Config{Issuer: ti.srv.URL, Audience: testAudience, JWKSURL: down.URL + "/jwks"}, cpis.Unavailable, "cannot fetch"},
@@ -79,6 +84,38 @@ func TestVerifyCustomSkew(t *testing.T) {
 			_, err := v.Verify(t.Context(), tok)
 			if (err == nil) != tt.ok {
 				t.Errorf("Verify error = %v, want ok %v", err, tt.ok)
+			}
+		})
+	}
+}
+
+func TestVerifyMaxLifetime(t *testing.T) {
+	ti := newTestIssuer(t)
+	v, err := NewVerifier(t.Context(), Config{Issuer: ti.srv.URL, Audience: testAudience, Now: clockAt(t0), MaxLifetime: time.Hour})
+	if err != nil {
+		t.Fatal(err)
+	}
+	iat := t0.Add(-time.Minute)
+	tests := []struct {
+		name   string
+		claims map[string]any
+		ok     bool
+	}{
+		{"exp - iat = 1 h", map[string]any{"iat": iat.Unix(), "exp": iat.Add(time.Hour).Unix()}, true},
+		{"exp - iat = 1 h 1 s", map[string]any{"iat": iat.Unix(), "exp": iat.Add(time.Hour + time.Second).Unix()}, false},
+		{"no iat, exp - now = 1 h", map[string]any{"iat": nil, "exp": t0.Add(time.Hour).Unix()}, true},
+		{"no iat, exp - now = 1 h and the skew", map[string]any{"iat": nil, "exp": t0.Add(time.Hour + MaxSkew).Unix()}, true},
+		{"no iat, exp - now = 1 h, the skew and 1 s", map[string]any{"iat": nil, "exp": t0.Add(time.Hour + MaxSkew + time.Second).Unix()}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tok := sign(t, jwa.ES256, ti.ec, "ec-1", with(ti.baseClaims(), tt.claims))
+			_, err := v.Verify(t.Context(), tok)
+			if (err == nil) != tt.ok {
+				t.Fatalf("Verify error = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), "lifetime") {
+				t.Errorf("error %q does not give the lifetime as the reason", err)
 			}
 		})
 	}

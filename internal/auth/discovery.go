@@ -19,13 +19,13 @@ import (
 // maxDiscoveryBytes bounds the discovery document read; real ones are a few KB.
 const maxDiscoveryBytes = 1 << 20
 
-// newRemoteKeys finds the issuer's JWKS, registers it with a jwk.Cache that
-// refreshes it in the background until ctx ends, and fetches it once now.
+// newRemoteKeys finds the issuer's JWKS and fetches it once now. Later
+// fetches happen on use (see remoteKeys).
 func newRemoteKeys(ctx context.Context, cfg Config, now func() time.Time) (*remoteKeys, error) {
 	const op = "auth.newRemoteKeys"
 	client := cfg.HTTPClient
 	if client == nil {
-		client = &http.Client{Timeout: 10 * time.Second}
+		client = &http.Client{Timeout: fetchTimeout}
 	}
 	jwksURL := cfg.JWKSURL
 	if jwksURL == "" {
@@ -38,14 +38,44 @@ func newRemoteKeys(ctx context.Context, cfg Config, now func() time.Time) (*remo
 	if err := checkFetchURL(jwksURL); err != nil {
 		return nil, cpis.E(op, err)
 	}
-	cache := jwk.NewCache(ctx)
-	if err := cache.Register(jwksURL, jwk.WithHTTPClient(client)); err != nil {
-		return nil, cpis.E(op, cpis.InvalidValue, "the JWKS URL cannot be used", err)
-	}
-	if _, err := cache.Refresh(ctx, jwksURL); err != nil {
+	set, err := fetchJWKS(ctx, client, jwksURL)
+	if err != nil {
 		return nil, cpis.E(op, cpis.Unavailable, fmt.Sprintf("cannot fetch the token issuer's keys from %s", jwksURL), err)
 	}
-	return &remoteKeys{cache: cache, url: jwksURL, now: now, lastFetch: now()}, nil
+	t := now()
+	return &remoteKeys{
+		url: jwksURL, client: client, now: now,
+		keys:      keySet{set: set, refreshAt: t.Add(keyRefreshInterval)},
+		fetchedAt: t, lastAttempt: t,
+	}, nil
+}
+
+// maxJWKSBytes bounds the key set read; real ones hold a handful of keys.
+const maxJWKSBytes = 1 << 20
+
+// fetchJWKS gets and parses the key set at jwksURL.
+func fetchJWKS(ctx context.Context, client *http.Client, jwksURL string) (jwk.Set, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, jwksURL, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "application/json")
+	res, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%s answered %s", jwksURL, res.Status)
+	}
+	b, err := io.ReadAll(io.LimitReader(res.Body, maxJWKSBytes+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(b) > maxJWKSBytes {
+		return nil, fmt.Errorf("the key set at %s is larger than %d bytes", jwksURL, maxJWKSBytes)
+	}
+	return jwk.Parse(b)
 }
 
 // discoverJWKS reads jwks_uri from the issuer's OpenID Connect discovery

@@ -36,6 +36,8 @@ type testIssuer struct {
 	ed        jwk.Key // a private Ed25519 key with a kid and no alg, as some issuers publish
 	rsaPubPEM []byte  // the RSA public key as PEM, the classic HS256 "secret"
 	fetches   atomic.Int32
+	failWith  atomic.Int32           // when not 0, the HTTP status /jwks answers instead of the keys
+	onFetch   atomic.Pointer[func()] // when set, called by /jwks before it answers
 
 	mu   sync.Mutex
 	jwks jwk.Set // what /jwks serves; tests may replace it to rotate keys
@@ -65,6 +67,13 @@ func newTestIssuer(tb testing.TB) *testIssuer {
 	})
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
 		ti.fetches.Add(1)
+		if f := ti.onFetch.Load(); f != nil {
+			(*f)()
+		}
+		if status := ti.failWith.Load(); status != 0 {
+			http.Error(w, "unavailable", int(status))
+			return
+		}
 		ti.mu.Lock()
 		defer ti.mu.Unlock()
 		json.NewEncoder(w).Encode(ti.jwks)

@@ -2,7 +2,6 @@ package auth
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strings"
@@ -33,10 +32,23 @@ type Config struct {
 	// Skew is the clock difference tolerated on exp, nbf and iat: 60 s when
 	// zero, and never more than MaxSkew.
 	Skew time.Duration
+	// MaxLifetime is the longest lifetime of a token accepted: exp - iat,
+	// or exp - now (less Skew) when the token has no iat. Zero means
+	// DefaultMaxLifetime; otherwise it must lie between MinMaxLifetime and
+	// MaxMaxLifetime.
+	MaxLifetime time.Duration
 }
 
 // MaxSkew is the largest clock skew a Verifier tolerates.
 const MaxSkew = 60 * time.Second
+
+// Bounds of Config.MaxLifetime. A stolen token is good until it expires, so
+// no token may be good for long: a working day, unless configured otherwise.
+const (
+	DefaultMaxLifetime = 12 * time.Hour
+	MinMaxLifetime     = time.Minute
+	MaxMaxLifetime     = 24 * time.Hour
+)
 
 // maxTokenBytes bounds the work an unauthenticated caller can cause. CIS2
 // tokens of users with many roles run to a few kilobytes.
@@ -55,26 +67,36 @@ var allowedAlgs = map[jwa.SignatureAlgorithm]bool{
 // Verifier checks bearer tokens and turns them into principals. It is safe
 // for concurrent use.
 type Verifier struct {
-	issuer   string
-	audience string
-	skew     time.Duration
-	now      func() time.Time
-	keys     keySource
+	issuer      string
+	audience    string
+	skew        time.Duration
+	maxLifetime time.Duration
+	now         func() time.Time
+	keys        keySource
+	typed       []jwt.ParseOption // the private claims' types
+	cache       *verifiedCache
 }
 
 // NewVerifier builds a Verifier. With a remote key set it fetches the keys
 // once before returning, and fails if it cannot: a server that cannot check
 // any token should refuse to start with a clear message rather than answer
-// 401 to everyone. The keys are then kept fresh in the background for as
-// long as ctx lives, so ctx should be the server's lifetime context.
+// 401 to everyone. The keys are fetched again as tokens are verified, every
+// five minutes of the configured clock and when a token names a key not
+// seen yet; ctx serves only the first fetch.
 func NewVerifier(ctx context.Context, cfg Config) (*Verifier, error) {
 	const op = "auth.NewVerifier"
 	if err := cfg.validate(); err != nil {
 		return nil, cpis.E(op, err)
 	}
-	v := &Verifier{issuer: cfg.Issuer, audience: cfg.Audience, skew: cfg.Skew, now: cfg.Now}
+	v := &Verifier{
+		issuer: cfg.Issuer, audience: cfg.Audience, skew: cfg.Skew, maxLifetime: cfg.MaxLifetime, now: cfg.Now,
+		typed: typedClaimOptions(), cache: newVerifiedCache(),
+	}
 	if v.skew == 0 {
 		v.skew = MaxSkew
+	}
+	if v.maxLifetime == 0 {
+		v.maxLifetime = DefaultMaxLifetime
 	}
 	if v.now == nil {
 		v.now = time.Now
@@ -100,6 +122,8 @@ func (cfg Config) validate() error {
 		return cpis.E(op, cpis.MissingValue, "the token audience is not configured")
 	case cfg.Skew < 0 || cfg.Skew > MaxSkew:
 		return cpis.E(op, cpis.InvalidValue, "the clock skew must be between 0 and 60 seconds")
+	case cfg.MaxLifetime != 0 && (cfg.MaxLifetime < MinMaxLifetime || cfg.MaxLifetime > MaxMaxLifetime):
+		return cpis.E(op, cpis.InvalidValue, "the maximum token lifetime must be between 1 minute and 24 hours")
 	}
 	return nil
 }
@@ -109,95 +133,172 @@ func (cfg Config) validate() error {
 // *cpis.Error of kind Unauthenticated whose message gives the reason and
 // nothing of the token itself. Unavailable means the issuer's keys could not
 // be had at all, which is not the caller's fault.
+//
+// A token verified recently is not checked again (see verifiedCache); the
+// principal returned is the caller's own copy either way.
 func (v *Verifier) Verify(ctx context.Context, token string) (*Principal, error) {
-	payload, err := v.verifySignature(ctx, token)
+	if len(token) > maxTokenBytes {
+		return nil, unauthenticated("the bearer token is too long")
+	}
+	now := v.now()
+	key := cacheKey(token)
+	if p, ok := v.cache.get(key, now, v.keys.generation()); ok {
+		return p, nil
+	}
+	p, until, gen, err := v.verify(ctx, token, now)
 	if err != nil {
 		return nil, err
 	}
-	tok := jwt.New()
-	if err := json.Unmarshal(payload, tok); err != nil {
-		return nil, unauthenticated("the token's registered claims are malformed")
-	}
-	var c claims
-	if err := json.Unmarshal(payload, &c); err != nil {
-		return nil, unauthenticated("the token's identity claims are malformed")
-	}
-	if err := v.validate(ctx, tok); err != nil {
-		return nil, err
-	}
-	return c.principal(), nil
+	v.cache.put(key, cachedVerification{p: p, gen: gen, from: now, until: until})
+	return p.clone(), nil
 }
 
 func unauthenticated(reason string) error {
 	return cpis.E("auth.Verify", cpis.Unauthenticated, reason)
 }
 
-// verifySignature returns the payload of a compact JWS signed by one of the
-// issuer's keys. An unknown kid triggers one refetch of the key set, rate
+// verify checks token at now. Besides the principal, it returns until when
+// the verification may be trusted without checking again (the token's exp,
+// and never past the next fetch of the keys) and the generation of the keys
+// it was made with. An unknown kid triggers a refetch of the key set, rate
 // limited, so that a key rotation at the issuer is picked up at once.
-func (v *Verifier) verifySignature(ctx context.Context, token string) ([]byte, error) {
-	if len(token) > maxTokenBytes {
-		return nil, unauthenticated("the bearer token is too long")
+func (v *Verifier) verify(ctx context.Context, token string, now time.Time) (*Principal, time.Time, uint64, error) {
+	if err := checkCompact(token); err != nil {
+		return nil, time.Time{}, 0, err
 	}
-	// Exactly three parts: a compact JWS. This shuts out JWS JSON
-	// serialization (several signatures) and JWE (five parts) before parsing.
-	if strings.Count(token, ".") != 2 {
-		return nil, unauthenticated("the bearer token is not a signed JWT in compact form")
-	}
-	if _, err := jws.Parse([]byte(token), jws.WithCompact()); err != nil {
-		return nil, unauthenticated("the bearer token is not a well-formed signed JWT")
-	}
-	set, err := v.keys.current(ctx)
+	ks, err := v.keys.current(ctx)
 	if err != nil {
-		return nil, cpis.E("auth.Verify", cpis.Unavailable, "the token issuer's keys are not available", err)
+		return nil, time.Time{}, 0, cpis.E("auth.Verify", cpis.Unavailable, "the token issuer's keys are not available", err)
 	}
-	payload, err := verifyWith(ctx, token, set)
-	if errors.Is(err, errUnknownKid) && v.keys.refresh(ctx) {
-		if set, err = v.keys.current(ctx); err == nil {
-			payload, err = verifyWith(ctx, token, set)
+	tok, err := v.parse(token, ks.set, now)
+	if errors.Is(err, errUnknownKid) {
+		// Fetch the keys (rate limited), or wait for the fetch under way;
+		// try again if keys newer than those just used came of it.
+		v.keys.refresh(ctx)
+		if fresh, ferr := v.keys.current(ctx); ferr == nil && fresh.gen != ks.gen {
+			ks = fresh
+			tok, err = v.parse(token, ks.set, now)
 		}
 	}
 	if err != nil {
-		return nil, unauthenticated(signatureReason(err))
+		return nil, time.Time{}, 0, unauthenticated(failureReason(err))
 	}
-	return payload, nil
+	c, ok := claimsOf(tok)
+	if !ok {
+		return nil, time.Time{}, 0, unauthenticated("the token's identity claims are malformed")
+	}
+	if err := c.checkBounds(); err != nil {
+		return nil, time.Time{}, 0, unauthenticated(err.Error())
+	}
+	until := tok.Expiration()
+	if !ks.refreshAt.IsZero() && ks.refreshAt.Before(until) {
+		until = ks.refreshAt
+	}
+	return c.principal(), until, ks.gen, nil
 }
 
-func verifyWith(ctx context.Context, token string, set jwk.Set) ([]byte, error) {
-	return jws.Verify([]byte(token), jws.WithCompact(), jws.WithContext(ctx), jws.WithKeyProvider(keyProvider{set}))
+// checkCompact lets through only what may be a compact JWS: three parts of
+// base64url. This shuts out JWS JSON serialization (several signatures) and
+// JWE (five parts) before any parsing.
+func checkCompact(token string) error {
+	if strings.Count(token, ".") != 2 {
+		return unauthenticated("the bearer token is not a signed JWT in compact form")
+	}
+	for i := 0; i < len(token); i++ {
+		if c := token[i]; !(c == '.' || c == '-' || c == '_' || '0' <= c && c <= '9' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
+			return unauthenticated("the bearer token is not a well-formed signed JWT")
+		}
+	}
+	return nil
 }
 
-func signatureReason(err error) string {
-	for _, r := range []error{errAlgNotAllowed, errCritical, errNoKid, errUnknownKid, errKeyNotForSigning, errAlgMismatch} {
+// parse verifies the signature of token with set and validates its claims
+// at now, decoding the token once. failureReason words its errors.
+func (v *Verifier) parse(token string, set jwk.Set, now time.Time) (jwt.Token, error) {
+	kp := &keyProvider{set: set}
+	opts := append([]jwt.ParseOption{
+		jwt.WithKeyProvider(kp),
+		jwt.WithValidate(true),
+		jwt.WithClock(jwt.ClockFunc(func() time.Time { return now })),
+		jwt.WithAcceptableSkew(v.skew),
+		jwt.WithIssuer(v.issuer),
+		jwt.WithAudience(v.audience),
+		jwt.WithValidator(jwt.ValidatorFunc(v.checkRegistered)),
+	}, v.typed...)
+	tok, err := jwt.Parse([]byte(token), opts...)
+	switch {
+	case err == nil, jwt.IsValidationError(err):
+		return tok, err
+	case kp.offered && !jws.IsVerificationError(err):
+		// The signature verified; what it signed is not a JWT's claims.
+		return nil, errMalformedRegistered
+	case kp.offered:
+		return nil, errBadSignature
+	}
+	return nil, err
+}
+
+// Reasons a token fails parse, besides the keyProvider's.
+var (
+	errBadSignature        = errors.New("the token's signature does not verify")
+	errMalformedRegistered = errors.New("the token's registered claims are malformed")
+)
+
+// failureReason is the message for an error of parse.
+func failureReason(err error) string {
+	if jwt.IsValidationError(err) {
+		return claimReason(err)
+	}
+	for _, r := range []error{errAlgNotAllowed, errCritical, errNoKid, errUnknownKid, errKeyNotForSigning, errAlgMismatch, errBadSignature, errMalformedRegistered} {
 		if errors.Is(err, r) {
 			return r.Error()
 		}
 	}
-	return "the token's signature does not verify"
+	return "the bearer token is not a well-formed signed JWT"
 }
 
-// validate checks the registered claims against the configuration and the clock.
-func (v *Verifier) validate(ctx context.Context, tok jwt.Token) error {
-	if tok.Expiration().IsZero() {
-		return unauthenticated("the token has no expiry (exp)")
+// Reasons checkRegistered gives, beyond those of jwx's own validators.
+var (
+	errNoExpiry     = errors.New("the token has no expiry (exp)")
+	errNoSubject    = errors.New("the token has no subject (sub)")
+	errLongLifetime = errors.New("the token's lifetime (exp - iat) is longer than this server accepts")
+	errExpBeforeIat = errors.New("the token expires before it was issued (exp, iat)")
+)
+
+// checkRegistered is the validator of what jwx leaves out: exp and sub are
+// required, exp 0 counts (jwx skips a zero exp as if absent: such a token
+// would never expire), and the lifetime is bounded.
+func (v *Verifier) checkRegistered(ctx context.Context, tok jwt.Token) jwt.ValidationError {
+	exp := tok.Expiration()
+	if _, ok := tok.Get(jwt.ExpirationKey); !ok {
+		return jwt.NewValidationError(errNoExpiry)
 	}
 	if tok.Subject() == "" {
-		return unauthenticated("the token has no subject (sub)")
+		return jwt.NewValidationError(errNoSubject)
 	}
-	err := jwt.Validate(tok,
-		jwt.WithContext(ctx),
-		jwt.WithClock(jwt.ClockFunc(v.now)),
-		jwt.WithAcceptableSkew(v.skew),
-		jwt.WithIssuer(v.issuer),
-		jwt.WithAudience(v.audience),
-	)
-	if err != nil {
-		return unauthenticated(claimReason(err))
+	now := jwt.ValidationCtxClock(ctx).Now()
+	if !now.Before(exp.Add(v.skew)) {
+		return jwt.ErrTokenExpired()
+	}
+	if _, ok := tok.Get(jwt.IssuedAtKey); ok {
+		switch iat := tok.IssuedAt(); {
+		case exp.Before(iat):
+			return jwt.NewValidationError(errExpBeforeIat)
+		case exp.Sub(iat) > v.maxLifetime:
+			return jwt.NewValidationError(errLongLifetime)
+		}
+	} else if exp.Sub(now) > v.maxLifetime+v.skew {
+		return jwt.NewValidationError(errLongLifetime)
 	}
 	return nil
 }
 
 func claimReason(err error) string {
+	for _, r := range []error{errNoExpiry, errNoSubject, errLongLifetime, errExpBeforeIat} {
+		if errors.Is(err, r) {
+			return r.Error()
+		}
+	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenExpired()):
 		return "the token has expired (exp)"

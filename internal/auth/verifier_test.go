@@ -4,6 +4,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/lestrrat-go/jwx/v2/jwa"
 	"github.com/lestrrat-go/jwx/v2/jwk"
+	"github.com/lestrrat-go/jwx/v2/jws"
 
 	"github.com/cpis-fhir/cpis/internal/cpis"
 )
@@ -64,11 +66,29 @@ func TestVerifyRules(t *testing.T) {
 		{"nbf within skew", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"nbf": t0.Add(30 * time.Second).Unix()})), ""},
 		{"iat beyond skew", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"iat": t0.Add(2 * time.Minute).Unix()})), "issued in the future"},
 		{"exp not a number", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"exp": "tomorrow"})), "registered claims are malformed"},
+		{"exp 0, no iat", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"exp": 0, "iat": nil})), "has expired"},
+		{"exp 0", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"exp": 0})), "has expired"},
+		{"exp in the year 9000", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"exp": time.Date(9000, 1, 1, 0, 0, 0, 0, time.UTC).Unix()})), "lifetime"},
+		{"exp in the year 9000, no iat", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"exp": time.Date(9000, 1, 1, 0, 0, 0, 0, time.UTC).Unix(), "iat": nil})), "lifetime"},
+		{"exp beyond int64 seconds", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"exp": 1e300})), "registered claims are malformed"},
+		{"lifetime 12 h", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"exp": t0.Add(-time.Minute + 12*time.Hour).Unix()})), ""},
+		{"lifetime 12 h and 1 s", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"exp": t0.Add(-time.Minute + 12*time.Hour + time.Second).Unix()})), "lifetime"},
+		{"iat 0: lifetime since 1970", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"iat": 0})), "lifetime"},
+		{"no iat, 12 h left", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"iat": nil, "exp": t0.Add(12 * time.Hour).Unix()})), ""},
+		{"no iat, 12 h left and the skew", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"iat": nil, "exp": t0.Add(12*time.Hour + MaxSkew).Unix()})), ""},
+		{"no iat, 12 h and 2 min left", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"iat": nil, "exp": t0.Add(12*time.Hour + 2*time.Minute).Unix()})), "lifetime"},
+		{"exp before iat", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"iat": t0.Add(30 * time.Second).Unix(), "exp": t0.Add(20 * time.Second).Unix()})), "expires before it was issued"},
+		{"empty sub", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"sub": ""})), "no subject"},
+		{"sub not a string", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"sub": 7})), "registered claims are malformed"},
+		{"payload not a JSON object", signPayload(t, ti.ec, "ec-1", []byte("[1,2]")), "registered claims are malformed"},
 		{"la_code not a string", sign(t, jwa.ES256, ti.ec, "ec-1", with(base, map[string]any{"la_code": 7})), "identity claims are malformed"},
 		{"garbage", "not-a-token", "not a signed JWT in compact form"},
 		{"empty", "", "not a signed JWT in compact form"},
 		{"JWE-shaped", "a.b.c.d.e", "not a signed JWT in compact form"},
 		{"bad base64", "!!.!!.!!", "not a well-formed signed JWT"},
+		{"base64 of no JSON", "YWJj.YWJj.YWJj", "not a well-formed signed JWT"},
+		{"JWS JSON serialization", jsonSerialization(t, sign(t, jwa.ES256, ti.ec, "ec-1", base)), "not a well-formed signed JWT"},
+		{"padded base64", strings.Replace(sign(t, jwa.ES256, ti.ec, "ec-1", base), ".", "=.", 1), "not a well-formed signed JWT"},
 		{"too long", strings.Repeat("a", maxTokenBytes) + ".b.c", "too long"},
 	}
 	for _, tt := range tests {
@@ -92,6 +112,37 @@ func TestVerifyRules(t *testing.T) {
 			assertNoTokenIn(t, err.Error(), tt.token)
 		})
 	}
+}
+
+// signPayload makes a compact ES256 JWS of payload as given, with header kid.
+func signPayload(tb testing.TB, key jwk.Key, kid string, payload []byte) string {
+	tb.Helper()
+	h := jws.NewHeaders()
+	if err := h.Set(jws.KeyIDKey, kid); err != nil {
+		tb.Fatal(err)
+	}
+	var raw any
+	if err := key.Raw(&raw); err != nil {
+		tb.Fatal(err)
+	}
+	b, err := jws.Sign(payload, jws.WithKey(jwa.ES256, raw, jws.WithProtectedHeaders(h)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
+}
+
+// jsonSerialization rewrites a compact JWS in the flattened JSON
+// serialization (RFC 7515 section 7.2.2), valid as such, with an
+// unprotected header that brings its dots to two, as in a compact JWS.
+func jsonSerialization(tb testing.TB, compact string) string {
+	tb.Helper()
+	parts := strings.Split(compact, ".")
+	b, err := json.Marshal(map[string]any{"protected": parts[0], "payload": parts[1], "signature": parts[2], "header": map[string]string{"x": "a.b.c"}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return string(b)
 }
 
 // newECKeyP384 is a P-384 key under the kid of the issuer's P-256 key: an
