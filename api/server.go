@@ -48,9 +48,6 @@ type Server struct {
 
 // New builds the HTTP handler with every route, middleware and the error handler.
 func New(d Deps) http.Handler {
-	if d.Verifier != nil {
-		d.Verifier = newTokenCache(d.Verifier, d.Now)
-	}
 	s := &Server{Deps: d, metrics: newHTTPMetrics(d.Registry)}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
