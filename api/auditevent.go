@@ -1,6 +1,8 @@
 package api
 
 import (
+	"slices"
+
 	"github.com/labstack/echo/v4"
 	"google.golang.org/protobuf/proto"
 
@@ -30,5 +32,31 @@ func (s *Server) searchAuditEvents(c echo.Context) error {
 	for i, r := range trail.Records {
 		entries[i] = fhir.AuditEventResource(r, s.BaseURL)
 	}
-	return s.writeSearchset(c, "AuditEvent", entries, warnings, search.EncodeAudit(trail.Query), trail.Query.Offset, trail.Query.Limit, trail.More)
+	query := search.EncodeAudit(trail.Query)
+	var included []fhir.Included
+	if slices.Contains(queryParams(c)["_include"], search.NationalAuditInclude) {
+		query.Set("_include", search.NationalAuditInclude)
+		included = practitionerRoles(trail.Records)
+	}
+	return s.writeSearchset(c, "AuditEvent", searchset{entries: entries, included: included, warnings: warnings,
+		query: query, offset: trail.Query.Offset, limit: trail.Query.Limit, more: trail.More})
+}
+
+// practitionerRoles are the roles the health users of recs acted in, each
+// once, in order of first appearance: what the national API's _include of
+// the ASSIGNED entities returns.
+func practitionerRoles(recs []cpis.AuditRecord) []fhir.Included {
+	var out []fhir.Included
+	seen := map[string]bool{}
+	for _, r := range recs {
+		if !fhir.HasPractitionerRole(r.Actor) {
+			continue
+		}
+		urn := fhir.PractitionerRoleURN(r.Actor)
+		if !seen[urn] {
+			seen[urn] = true
+			out = append(out, fhir.Included{FullURL: urn, Resource: fhir.PractitionerRoleResource(r.Actor)})
+		}
+	}
+	return out
 }

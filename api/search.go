@@ -35,7 +35,8 @@ func (s *Server) searchFlags(c echo.Context) error {
 	for i, p := range shown.Plans {
 		entries[i] = fhir.FlagResource(p, shown.Today, shown.View)
 	}
-	return s.writeSearchset(c, "Flag", entries, warnings, search.Encode(q), q.Offset, q.Limit, shown.More)
+	return s.writeSearchset(c, "Flag", searchset{entries: entries, warnings: warnings,
+		query: search.Encode(q), offset: q.Offset, limit: q.Limit, more: shown.More})
 }
 
 // searchCareTeams answers the national CP-IS API's question (GET /CareTeam):
@@ -58,7 +59,7 @@ func (s *Server) searchCareTeams(c echo.Context) error {
 	for i, p := range shown.Plans {
 		entries[i] = fhir.CareTeamResource(p, shown.Today)
 	}
-	return s.writeSearchset(c, "CareTeam", entries, warnings, queryParams(c), 0, 0, false)
+	return s.writeSearchset(c, "CareTeam", searchset{entries: entries, warnings: warnings, query: queryParams(c)})
 }
 
 // readCareTeam returns one plan as a CareTeam (GET /CareTeam/{id}), so that
@@ -97,22 +98,34 @@ func strict(c echo.Context) bool {
 	return false
 }
 
-// writeSearchset writes a searchset Bundle with self and next links. The
-// query is in canonical form; next is the same query one page on.
-func (s *Server) writeSearchset(c echo.Context, resourceType string, entries []proto.Message, warnings []*cpis.Error, query url.Values, offset, limit int, more bool) error {
-	self := s.BaseURL + "/" + resourceType + "?" + query.Encode()
+// searchset is what a search answers: the matches, the resources _include
+// added, warnings, and the query in canonical form with its paging.
+type searchset struct {
+	entries       []proto.Message
+	included      []fhir.Included
+	warnings      []*cpis.Error
+	query         url.Values
+	offset, limit int
+	more          bool
+}
+
+// writeSearchset writes a searchset Bundle with self and next links; next
+// is the same query one page on.
+func (s *Server) writeSearchset(c echo.Context, resourceType string, r searchset) error {
+	self := s.BaseURL + "/" + resourceType + "?" + r.query.Encode()
 	next := ""
-	if more {
-		nq := cloneValues(query)
-		nq.Set("_offset", strconv.Itoa(offset+limit))
+	if r.more {
+		nq := cloneValues(r.query)
+		nq.Set("_offset", strconv.Itoa(r.offset+r.limit))
 		next = s.BaseURL + "/" + resourceType + "?" + nq.Encode()
 	}
 	b, err := fhir.MarshalSearchset(fhir.Searchset{
 		BaseURL:  s.BaseURL,
 		Self:     self,
 		Next:     next,
-		Entries:  entries,
-		Warnings: warnings,
+		Entries:  r.entries,
+		Included: r.included,
+		Warnings: r.warnings,
 	})
 	if err != nil {
 		return cpis.E("api.writeSearchset", cpis.Other, err)

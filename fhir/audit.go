@@ -51,7 +51,9 @@ const (
 //	entity             the patient (NHS number; object-role#1 Patient); each
 //	                   plan (Flag/<id>; object-role#4 Domain Resource); for a
 //	                   search the query as received (entity.query, which
-//	                   jsonformat base64-encodes; object-role#24 Query); the
+//	                   jsonformat base64-encodes; object-role#24 Query);
+//	                   a health user's role (v3-RoleClass#ASSIGNED, a
+//	                   PractitionerRole: see practitionerrole.go); the
 //	                   X-Request-ID (BALP BasicAuditEntityType#XrequestId,
 //	                   what.identifier {system RequestIDSystem, value}).
 
@@ -172,7 +174,11 @@ func auditSource(baseURL string) *aepb.AuditEvent_Source {
 	}
 }
 
-// auditEntities are the patient, the plans, the query and the request id.
+// aeEntity is an AuditEvent entity.
+type aeEntity = aepb.AuditEvent_Entity
+
+// auditEntities are the patient, the plans, the query, the practitioner's
+// role (see practitionerrole.go) and the request id.
 func auditEntities(rec cpis.AuditRecord) []*aepb.AuditEvent_Entity {
 	var es []*aepb.AuditEvent_Entity
 	if rec.Patient != "" {
@@ -195,6 +201,9 @@ func auditEntities(rec cpis.AuditRecord) []*aepb.AuditEvent_Entity {
 			Role:  coding(objectRoleSystem, "24", "Query"),
 			Query: &dpb.Base64Binary{Value: []byte(rec.Query)},
 		})
+	}
+	if HasPractitionerRole(rec.Actor) {
+		es = append(es, roleEntity(rec.Actor))
 	}
 	if rec.RequestID != "" {
 		es = append(es, &aepb.AuditEvent_Entity{

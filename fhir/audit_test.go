@@ -23,7 +23,7 @@ func TestAuditEventResource(t *testing.T) {
 		AgentType  string   // the user agent's participation type
 		WhoSystem  string   // the user agent's identifier system
 		Agents     int      // user, plus organisation when known
-		EntityRole []string // entity roles in order ("" for the request id)
+		EntityRole []string // entity roles in order, or the type code of one without a role
 		Outcome    cpb.AuditEventOutcomeCode_Value
 	}
 	tests := []struct {
@@ -31,11 +31,11 @@ func TestAuditEventResource(t *testing.T) {
 		rec  cpis.AuditRecord
 		want shape
 	}{
-		{"unscheduled search", healthSearchRecord(), shape{"unscheduled", "IRCP", SDSUserIDSystem, 2, []string{"1", "4", "24", ""}, cpb.AuditEventOutcomeCode_SUCCESS}},
-		{"scheduled read", scheduledRead, shape{"scheduled", "IRCP", SDSUserIDSystem, 2, []string{"1", "4", ""}, cpb.AuditEventOutcomeCode_SUCCESS}},
-		{"LA create", laCreateRecord(), shape{"", "AUT", ClientIDSystem, 2, []string{"1", "4", ""}, cpb.AuditEventOutcomeCode_SUCCESS}},
-		{"LA read", laRead, shape{"", "IRCP", ClientIDSystem, 2, []string{"1", "4", ""}, cpb.AuditEventOutcomeCode_SUCCESS}},
-		{"bare, unknown outcome", bare, shape{"", "IRCP", SDSUserIDSystem, 1, nil, cpb.AuditEventOutcomeCode_INVALID_UNINITIALIZED}},
+		{"unscheduled search", healthSearchRecord(), shape{"unscheduled", "IRCP", SDSUserIDSystem, 2, []string{"1", "4", "24", "ASSIGNED", "XrequestId"}, cpb.AuditEventOutcomeCode_SUCCESS}},
+		{"scheduled read", scheduledRead, shape{"scheduled", "IRCP", SDSUserIDSystem, 2, []string{"1", "4", "ASSIGNED", "XrequestId"}, cpb.AuditEventOutcomeCode_SUCCESS}},
+		{"LA create", laCreateRecord(), shape{"", "AUT", ClientIDSystem, 2, []string{"1", "4", "XrequestId"}, cpb.AuditEventOutcomeCode_SUCCESS}},
+		{"LA read", laRead, shape{"", "IRCP", ClientIDSystem, 2, []string{"1", "4", "XrequestId"}, cpb.AuditEventOutcomeCode_SUCCESS}},
+		{"bare, unknown outcome", bare, shape{"", "IRCP", SDSUserIDSystem, 1, []string{"ASSIGNED"}, cpb.AuditEventOutcomeCode_INVALID_UNINITIALIZED}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -50,7 +50,11 @@ func TestAuditEventResource(t *testing.T) {
 				got.Purpose = p[0].GetCoding()[0].GetCode().GetValue()
 			}
 			for _, e := range ae.GetEntity() {
-				got.EntityRole = append(got.EntityRole, e.GetRole().GetCode().GetValue())
+				role := e.GetRole().GetCode().GetValue()
+				if role == "" {
+					role = e.GetType().GetCode().GetValue()
+				}
+				got.EntityRole = append(got.EntityRole, role)
 			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("shape (-want +got):\n%s", diff)

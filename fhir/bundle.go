@@ -20,12 +20,20 @@ type Searchset struct {
 	Self     string          // the search as the server understood it, a full URL
 	Next     string          // the next page, a full URL; "" on the last page
 	Entries  []proto.Message // the matches (search.mode match), each an R4 resource proto
-	Included []proto.Message // resources added by _include (search.mode include)
+	Included []Included // resources added by _include (search.mode include)
 	// Warnings become one OperationOutcome entry (search.mode outcome) with
 	// severity warning, placed last: for example unknown search parameters
 	// that were ignored.
 	Warnings []*cpis.Error
 	Total    *int // the number of matches in all pages, when known; left out otherwise
+}
+
+// Included is a resource added to a searchset by _include. FullURL, when
+// set, is its entry's fullUrl (e.g. a urn:uuid for a resource this server
+// does not serve); otherwise it is made from the resource's id.
+type Included struct {
+	FullURL  string
+	Resource proto.Message
 }
 
 // MarshalSearchset renders s as the compact FHIR JSON of a searchset
@@ -57,8 +65,13 @@ func MarshalSearchset(s Searchset) ([]byte, error) {
 	for _, r := range s.Entries {
 		errs = append(errs, add(r, "match"))
 	}
-	for _, r := range s.Included {
-		errs = append(errs, add(r, "include"))
+	for _, in := range s.Included {
+		e, err := entryOf(s.BaseURL, in.Resource, "include")
+		if in.FullURL != "" {
+			e.FullURL = in.FullURL
+		}
+		b.Entry = append(b.Entry, e)
+		errs = append(errs, err)
 	}
 	if len(s.Warnings) > 0 {
 		errs = append(errs, add(WarningOutcome(s.Warnings), "outcome"))

@@ -51,7 +51,7 @@ func TestSearchsetBundle(t *testing.T) {
 			[]entryShape{{flagURL, "Flag", "MATCH", none, "", ""}}, 2},
 		{"include and outcome", Searchset{BaseURL: testBase, Self: testBase + "/AuditEvent?a",
 			Entries:  []proto.Message{AuditEventResource(healthSearchRecord(), testBase)},
-			Included: []proto.Message{CareTeamResource(p, today)}, Warnings: warn},
+			Included: []Included{{Resource: CareTeamResource(p, today)}}, Warnings: warn},
 			[]entryShape{
 				{testBase + "/AuditEvent/a3e1c2d4-0000-4000-8000-000000000001", "AuditEvent", "MATCH", none, "", ""},
 				{testBase + "/CareTeam/" + p.ID, "CareTeam", "INCLUDE", none, "", ""},

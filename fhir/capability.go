@@ -48,7 +48,7 @@ var (
 		{"date", hl7SearchParam + "AuditEvent-date", "When the access was recorded.", cpb.SearchParamTypeCode_DATE},
 		{"_count", "", countDoc, cpb.SearchParamTypeCode_NUMBER},
 		{"_offset", "", offsetDoc, cpb.SearchParamTypeCode_NUMBER},
-		{"_include", "", "Accepted in the national API's form only; the AuditEvent already names the user and organisation.", cpb.SearchParamTypeCode_SPECIAL},
+		{"_include", "", "The national API's form only: returns the accessing practitioners' roles (the ASSIGNED entities) as PractitionerRole entries, search mode include.", cpb.SearchParamTypeCode_SPECIAL},
 	}
 	careTeamSearch = []searchParam{
 		{"patient", hl7SearchParam + "clinical-patient", patientDoc, cpb.SearchParamTypeCode_REFERENCE},

@@ -64,6 +64,7 @@ func goldenResources() map[string]proto.Message {
 		"history.json":             HistoryBundle(testBase, history(p), today, cpis.OwnerView),
 		"auditevent.json":          AuditEventResource(healthSearchRecord(), testBase),
 		"auditevent-la.json":       AuditEventResource(laCreateRecord(), testBase),
+		"practitionerrole.json":    PractitionerRoleResource(healthSearchRecord().Actor),
 		"operationoutcome.json":    OperationOutcome(sampleProblems()),
 		"capabilitystatement.json": CapabilityStatement(testBase, "1.2.3"),
 	}

@@ -1,0 +1,62 @@
+package main
+
+import (
+	"net/http"
+	"net/url"
+	"testing"
+)
+
+// nationalInclude is the _include the national CP-IS API sends with its
+// access-history searches.
+const nationalInclude = "AuditEvent:entity-type=http://terminology.hl7.org/CodeSystem/v3-RoleClass|ASSIGNED"
+
+func TestAccessHistoryIncludesThePractitionersAsTheNationalAPIDoes(t *testing.T) {
+	ts := newTestServer(t)
+	flag := example(t, "flag-cpp.json")
+	nhs := subjectNHS(t, flag)
+	id := ts.create(la, flag)
+	for _, p := range []string{"ed-clinician", "community-nurse", "ed-clinician"} {
+		mustStatus(t, ts.as(p, "GET", "/Flag/"+id, nil), http.StatusOK)
+	}
+	q := url.Values{"patient:identifier": {"https://fhir.nhs.uk/Id/nhs-number|" + nhs}, "_include": {nationalInclude}}
+	res := ts.as("community-nurse", "GET", "/AuditEvent?"+q.Encode(), nil)
+	mustStatus(t, res, http.StatusOK)
+	refs := map[string]bool{} // the roles the AuditEvents name
+	included := map[string]map[string]any{}
+	for _, e := range res.JSON(t)["entry"].([]any) {
+		e := e.(map[string]any)
+		r := e["resource"].(map[string]any)
+		switch mode := e["search"].(map[string]any)["mode"]; r["resourceType"] {
+		case "AuditEvent":
+			for _, ent := range r["entity"].([]any) {
+				ent := ent.(map[string]any)
+				if ent["type"].(map[string]any)["code"] == "ASSIGNED" {
+					refs[ent["what"].(map[string]any)["reference"].(string)] = true
+				}
+			}
+		case "PractitionerRole":
+			if mode != "include" {
+				t.Errorf("a PractitionerRole entry has search mode %v", mode)
+			}
+			included[e["fullUrl"].(string)] = r
+		}
+	}
+	if len(refs) != 2 || len(included) != 2 {
+		t.Fatalf("%d roles named by the AuditEvents, %d PractitionerRoles included; want 2 and 2: %s", len(refs), len(included), res.Body)
+	}
+	for ref := range refs {
+		r, ok := included[ref]
+		if !ok {
+			t.Errorf("the AuditEvents name %s, which is not included", ref)
+			continue
+		}
+		if r["practitioner"].(map[string]any)["identifier"].(map[string]any)["system"] != "https://fhir.nhs.uk/Id/sds-user-id" {
+			t.Errorf("included role without its practitioner: %v", r)
+		}
+	}
+	// Without _include, no PractitionerRole is added.
+	plain := ts.as("community-nurse", "GET", "/AuditEvent?patient="+nhs, nil)
+	if n := len(entries(t, plain, "PractitionerRole")); n != 0 {
+		t.Errorf("%d PractitionerRoles without _include", n)
+	}
+}
