@@ -20,7 +20,7 @@ type Searchset struct {
 	Self     string          // the search as the server understood it, a full URL
 	Next     string          // the next page, a full URL; "" on the last page
 	Entries  []proto.Message // the matches (search.mode match), each an R4 resource proto
-	Included []Included // resources added by _include (search.mode include)
+	Included []Included      // resources added by _include (search.mode include)
 	// Warnings become one OperationOutcome entry (search.mode outcome) with
 	// severity warning, placed last: for example unknown search parameters
 	// that were ignored.

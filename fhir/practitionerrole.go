@@ -1,9 +1,9 @@
 package fhir
 
 import (
-	"github.com/google/uuid"
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	prpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/practitioner_role_go_proto"
+	"github.com/google/uuid"
 
 	"github.com/cpis-fhir/cpis/internal/cpis"
 )

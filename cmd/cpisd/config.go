@@ -47,7 +47,6 @@ type Config struct {
 	ShutdownTimeout time.Duration
 }
 
-
 // DevMode reports whether the server is its own token issuer.
 func (c Config) DevMode() bool { return c.Issuer == "" }
 
