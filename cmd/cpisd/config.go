@@ -43,9 +43,26 @@ type Config struct {
 	// authorities, a CSV file "code,name" (the national list in
 	// production). Required outside dev mode; in dev mode the Trust's six
 	// LAs are the register unless a file is given.
-	LARegisterFile  string
+	LARegisterFile string
+	// MaxTokenLifetime (CPIS_MAX_TOKEN_LIFETIME, a Go duration) is the
+	// longest lifetime a bearer token may have (exp - iat); 0 means
+	// auth.DefaultMaxLifetime (12 h).
+	MaxTokenLifetime time.Duration
+	// TLSCertFile and TLSKeyFile (CPIS_TLS_CERT_FILE, CPIS_TLS_KEY_FILE),
+	// both or neither: serve HTTPS with this certificate chain and key
+	// (PEM). Without them the server speaks plain HTTP, for a TLS-terminating
+	// proxy in front or for dev mode on loopback.
+	TLSCertFile, TLSKeyFile string
+	// MaxConnections (CPIS_MAX_CONNECTIONS) caps the client connections
+	// served at once; more wait to be accepted. 0 means no cap.
+	MaxConnections  int
 	ShutdownTimeout time.Duration
 }
+
+// defaultMaxConnections is CPIS_MAX_CONNECTIONS when it is not set: far
+// above what a replica serves well (a few hundred clients), low enough that
+// a flood of idle connections cannot exhaust file descriptors.
+const defaultMaxConnections = 1024
 
 // DevMode reports whether the server is its own token issuer.
 func (c Config) DevMode() bool { return c.Issuer == "" }
@@ -63,11 +80,24 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		PprofAddr:       getenv("CPIS_PPROF_ADDR"),
 		AuditorRoles:    list(getenv("CPIS_AUDITOR_ROLES")),
 		LARegisterFile:  getenv("CPIS_LA_REGISTER_FILE"),
+		TLSCertFile:     getenv("CPIS_TLS_CERT_FILE"),
+		TLSKeyFile:      getenv("CPIS_TLS_KEY_FILE"),
+		MaxConnections:  defaultMaxConnections,
 		ShutdownTimeout: 20 * time.Second,
 	}
 	var err error
 	if c.DatabaseURL, err = secret(getenv, "CPIS_DATABASE_URL"); err != nil {
 		return c, err
+	}
+	if v := getenv("CPIS_MAX_TOKEN_LIFETIME"); v != "" {
+		if c.MaxTokenLifetime, err = time.ParseDuration(v); err != nil || c.MaxTokenLifetime <= 0 {
+			return c, fmt.Errorf("CPIS_MAX_TOKEN_LIFETIME must be a positive Go duration such as 8h, not %q", v)
+		}
+	}
+	if v := getenv("CPIS_MAX_CONNECTIONS"); v != "" {
+		if c.MaxConnections, err = strconv.Atoi(v); err != nil || c.MaxConnections < 0 {
+			return c, fmt.Errorf("CPIS_MAX_CONNECTIONS must be a whole number (0: no cap), not %q", v)
+		}
 	}
 	if v := getenv("CPIS_AUDIT_RETENTION_MONTHS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -91,6 +121,9 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 }
 
 func (c *Config) validate() error {
+	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
+		return errors.New("CPIS_TLS_CERT_FILE and CPIS_TLS_KEY_FILE go together: set both, or neither")
+	}
 	if c.PprofAddr != "" {
 		if err := checkPprofAddr(c.PprofAddr); err != nil {
 			return err

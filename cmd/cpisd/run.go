@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +17,7 @@ import (
 	"github.com/google/uuid"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"golang.org/x/net/netutil"
 
 	"github.com/cpis-fhir/cpis/api"
 	"github.com/cpis-fhir/cpis/internal/audit"
@@ -71,9 +73,9 @@ type server struct {
 // it with Addr 127.0.0.1:0 and their own clock.
 func start(ctx context.Context, cfg Config, logOut io.Writer, now func() time.Time) (_ *server, err error) {
 	log := slog.New(slog.NewJSONHandler(logOut, &slog.HandlerOptions{Level: cfg.LogLevel}))
-	ln, err := net.Listen("tcp", cfg.Addr)
+	ln, scheme, err := listen(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+		return nil, err
 	}
 	defer func() {
 		if err != nil {
@@ -82,7 +84,7 @@ func start(ctx context.Context, cfg Config, logOut io.Writer, now func() time.Ti
 	}()
 	base := cfg.BaseURL
 	if base == "" {
-		base = "http://" + ln.Addr().String()
+		base = scheme + "://" + ln.Addr().String()
 	}
 	st, err := openStore(ctx, cfg)
 	if err != nil {
@@ -106,6 +108,30 @@ func start(ctx context.Context, cfg Config, logOut io.Writer, now func() time.Ti
 	log.Info("serving", slog.String("addr", ln.Addr().String()), slog.String("store", storeKind(cfg)),
 		slog.Bool("dev_mode", cfg.DevMode()), slog.String("version", version))
 	return srv, nil
+}
+
+// listen opens the listener: TCP on cfg.Addr, capped at cfg.MaxConnections
+// connections at once, with TLS when a certificate is configured. It
+// returns the scheme it serves.
+func listen(cfg Config) (net.Listener, string, error) {
+	var cert tls.Certificate
+	if cfg.TLSCertFile != "" {
+		var err error
+		if cert, err = tls.LoadX509KeyPair(cfg.TLSCertFile, cfg.TLSKeyFile); err != nil {
+			return nil, "", fmt.Errorf("CPIS_TLS_CERT_FILE, CPIS_TLS_KEY_FILE: %w", err)
+		}
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, "", fmt.Errorf("listen on %s: %w", cfg.Addr, err)
+	}
+	if cfg.MaxConnections > 0 {
+		ln = netutil.LimitListener(ln, cfg.MaxConnections)
+	}
+	if cfg.TLSCertFile == "" {
+		return ln, "http", nil
+	}
+	return tls.NewListener(ln, &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}), "https", nil
 }
 
 // build wires the audit recorder, token verification and HTTP handler.
@@ -149,7 +175,7 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 // identity sets up token verification: the dev issuer, or the configured one.
 func (s *server) identity(ctx context.Context, deps *api.Deps, now func() time.Time) error {
 	if !s.cfg.DevMode() {
-		v, err := auth.NewVerifier(ctx, auth.Config{Issuer: s.cfg.Issuer, Audience: s.cfg.Audience, JWKSURL: s.cfg.JWKSURL, Now: now})
+		v, err := auth.NewVerifier(ctx, auth.Config{Issuer: s.cfg.Issuer, Audience: s.cfg.Audience, JWKSURL: s.cfg.JWKSURL, Now: now, MaxLifetime: s.cfg.MaxTokenLifetime})
 		if err != nil {
 			return fmt.Errorf("token issuer %s: %w", s.cfg.Issuer, err)
 		}
@@ -164,7 +190,7 @@ func (s *server) identity(ctx context.Context, deps *api.Deps, now func() time.T
 	if err != nil {
 		return fmt.Errorf("dev issuer: %w", err)
 	}
-	v, err := auth.NewVerifier(ctx, auth.Config{Issuer: dev.Issuer(), Audience: s.cfg.Audience, KeySet: dev.PublicKeys(), Now: now})
+	v, err := auth.NewVerifier(ctx, auth.Config{Issuer: dev.Issuer(), Audience: s.cfg.Audience, KeySet: dev.PublicKeys(), Now: now, MaxLifetime: s.cfg.MaxTokenLifetime})
 	if err != nil {
 		return fmt.Errorf("dev verifier: %w", err)
 	}
