@@ -228,3 +228,25 @@ func TestEveryCareTeamFullURLResolves(t *testing.T) {
 	}
 	mustStatus(t, ts.as("receptionist", "GET", strings.TrimPrefix(full, ts.URL), nil), http.StatusForbidden)
 }
+
+func TestTheAuditScopeAloneDoesNotOpenTheAuditTrail(t *testing.T) {
+	ts := newTestServer(t)
+	flag := example(t, "flag-cpp.json")
+	nhs := subjectNHS(t, flag)
+	id := ts.create(la, flag)
+	mustStatus(t, ts.as("ed-clinician", "GET", "/Flag/"+id, nil), http.StatusOK)
+	// The receptionist's client was granted user/AuditEvent.read, but the
+	// role is not an auditing one.
+	scopes := fmt.Sprint(jwtClaims(t, ts.token("receptionist"))["scope"])
+	if !contains(scopes, "user/AuditEvent.read") {
+		t.Fatalf("the receptionist persona lacks the audit scope this test needs: %s", scopes)
+	}
+	for _, path := range []string{"/AuditEvent?_count=50", "/AuditEvent?patient=" + nhs, "/AuditEvent?agent=555000000001"} {
+		res := ts.as("receptionist", "GET", path, nil)
+		mustStatus(t, res, http.StatusForbidden)
+		if contains(string(res.Body), "Ada Testwell") {
+			t.Errorf("%s: the refusal shows the trail: %s", path, res.Body)
+		}
+	}
+	mustStatus(t, ts.as("auditor", "GET", "/AuditEvent?_count=50", nil), http.StatusOK)
+}

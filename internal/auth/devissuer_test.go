@@ -148,7 +148,7 @@ func TestDevPersonas(t *testing.T) {
 	}{
 		"ed-clinician":    {predicates{read: true}, true},
 		"community-nurse": {predicates{read: true}, false},
-		"receptionist":    {predicates{}, false},
+		"receptionist":    {predicates{audit: true}, false}, // the scope; the register refuses the role
 		"auditor":         {predicates{audit: true}, false},
 	}
 	for _, e := range cpis.TrustDirectory() {

@@ -38,6 +38,10 @@ const (
 var (
 	clinicianScopes = []string{"openid", "profile", "user/Flag.read"}
 	auditorScopes   = []string{"openid", "user/AuditEvent.read"}
+	// deskScopes are the front desk EPR client's: it was granted the audit
+	// scope too, which must not open the audit trail to a role that is not
+	// an auditing one.
+	deskScopes = []string{"openid", "profile", "user/Flag.read", "user/AuditEvent.read"}
 	laScopes        = []string{"system/Flag.write", "system/Flag.read"}
 )
 
@@ -52,9 +56,9 @@ func devPersonas() []Persona {
 		healthPersona("community-nurse", "Community nurse: scheduled care, reads send no ASN (B0170)",
 			"555000000002", "Nurse Bea Fictional", "555000000102", "S8000:G8000:R8001", "Nurse Access Role",
 			[]string{cpis.ActivityScheduledView}, clinicianScopes),
-		healthPersona("receptionist", "Receptionist: signed in, but the role has no CP-IS activity (expect 403)",
+		healthPersona("receptionist", "Receptionist: signed in through a client granted the audit scope, but the role has no CP-IS activity and is not an auditing role (expect 403)",
 			"555000000003", "Cal Placeholder", "555000000103", "S8000:G8000:R8009", "Receptionist Access Role",
-			nil, clinicianScopes),
+			nil, deskScopes),
 		healthPersona("auditor", "Information governance auditor: searches the trust's audit trail, cannot view plans",
 			"555000000004", "Dee Madeup", "555000000104", "S8000:G8000:R0001", "Privacy Officer",
 			nil, auditorScopes),

@@ -58,9 +58,12 @@ func (p *Principal) MayReadOwnPlans() bool {
 	return p.isLA() && p.grants("system", "Flag", "rs")
 }
 
-// MayAudit reports whether the principal may search the audit trail of its
-// own organisation (Actor.OrgCode): a health user with a selected role in an
-// organisation, granted user/AuditEvent.read (v1) or user/AuditEvent.rs (v2).
+// MayAudit reports whether the token allows searching the audit trail of
+// the principal's own organisation (Actor.OrgCode): a health user with a
+// selected role in an organisation, granted user/AuditEvent.read (v1) or
+// user/AuditEvent.rs (v2). It is the token's half only: the register also
+// requires the selected role to be an auditing one (register.Config's
+// AuditorRoles), because a client granted the scope may be used by anyone.
 // No CP-IS view activity is needed: auditors need not view plans.
 func (p *Principal) MayAudit() bool {
 	return p != nil && p.Kind == cpis.HealthUser && p.OrgCode != "" && p.grants("user", "AuditEvent", "rs")
