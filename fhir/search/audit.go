@@ -13,14 +13,15 @@ import (
 const NationalAuditInclude = "AuditEvent:entity-type=http://terminology.hl7.org/CodeSystem/v3-RoleClass|ASSIGNED"
 
 // auditBases are the AuditEvent search parameters in any form.
-var auditBases = []string{"patient", "agent", "date", "_count", "_offset", "_sort"}
+var auditBases = []string{"patient", "agent", "date", "_count", "_cursor", "_offset", "_sort"}
 
 // ParseAuditSearch reads the parameters of GET /AuditEvent into an audit
 // query, with warnings and errors as ParseFlagSearch. An _include other than
 // NationalAuditInclude, and any _revinclude, is ignored with a warning (an
 // error under strict). Records are always returned newest first, so _sort
-// accepts only -date. The query has Limit set (default DefaultAuditCount);
-// OrgCode and AccessOnly are left for the caller.
+// accepts only -date. The query has Limit set (default DefaultAuditCount),
+// and Before when the search continues from a next link's _cursor; OrgCode
+// and AccessOnly are left for the caller.
 func ParseAuditSearch(v url.Values, strict bool) (q store.AuditQuery, warnings []*cpis.Error, err error) {
 	p := &parser{op: "search.ParseAuditSearch", strict: strict}
 	q = store.AuditQuery{Limit: DefaultAuditCount}
@@ -35,6 +36,10 @@ func ParseAuditSearch(v url.Values, strict bool) (q store.AuditQuery, warnings [
 			p.dates(&recorded, name, values)
 		case name == "_count":
 			q.Limit = p.count(name, values, DefaultAuditCount)
+		case name == "_cursor":
+			if c, ok := p.cursor(name, values, auditCursor); ok {
+				q.Before = &store.AuditKey{Recorded: c.at, ID: c.id}
+			}
 		case name == "_offset":
 			q.Offset = p.offset(name, values)
 		case name == "_sort":
@@ -49,6 +54,7 @@ func ParseAuditSearch(v url.Values, strict bool) (q store.AuditQuery, warnings [
 		return true
 	}, auditBases...)
 	q.RecordedFrom, q.RecordedBefore = recorded.from, recorded.before
+	p.oneWayOfPaging(v)
 	if err := p.err(); err != nil {
 		return store.AuditQuery{}, p.warnings, err
 	}
@@ -65,7 +71,8 @@ func (p *parser) auditInclude(name string, values []string) {
 }
 
 // EncodeAudit writes q as the canonical query string of a Bundle link: the
-// query ParseAuditSearch reads back into q.
+// query ParseAuditSearch reads back into q. For a next link the api sets
+// Before to the key of the page's last record: it is written as _cursor.
 func EncodeAudit(q store.AuditQuery) url.Values {
 	v := url.Values{}
 	if q.Patient != "" {
@@ -76,6 +83,9 @@ func EncodeAudit(q store.AuditQuery) url.Values {
 	}
 	encodeBounds(v, "date", q.RecordedFrom, q.RecordedBefore)
 	encodePaging(v, q.Limit, q.Offset)
+	if q.Before != nil {
+		v.Set("_cursor", auditCursorOf(q))
+	}
 	v.Set("_sort", "-date")
 	return v
 }

@@ -3,6 +3,7 @@ package search
 import (
 	"net/url"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -24,6 +25,12 @@ func TestEncode(t *testing.T) {
 			LACode: "ZLA01", Today: cpis.MustDate("2026-07-01"), VisibleOn: cpis.MustDate("2026-07-01"), // not part of a link
 		}, "_count=50&_lastUpdated=ge2026-06-30T23%3A00%3A00Z&_lastUpdated=lt2026-07-01T09%3A00%3A00.123456Z&_offset=100&_sort=_lastUpdated" +
 			"&code=CPP%2CCLA&patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9000000009&status=active%2Cinactive"},
+		{"a next page", store.PlanQuery{
+			NHSNumber: nhsA, Limit: 20, AsOf: cursorAsOf, After: &store.PlanKey{LastUpdated: cursorAt, ID: cursorKey},
+		}, "_count=20&_cursor=" + goldenFlagCursor + "&_sort=-_lastUpdated&patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9000000009"},
+		{"a next page in another time zone", store.PlanQuery{
+			Limit: 20, AsOf: cursorAsOf.In(time.FixedZone("", 3600)), After: &store.PlanKey{LastUpdated: cursorAt.In(time.FixedZone("", -3600)), ID: cursorKey},
+		}, "_count=20&_cursor=" + goldenFlagCursor + "&_sort=-_lastUpdated"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -44,6 +51,11 @@ func TestEncodeAudit(t *testing.T) {
 	if got := EncodeAudit(q).Encode(); got != want {
 		t.Errorf("EncodeAudit = %s\nwant          %s", got, want)
 	}
+	next := store.AuditQuery{Patient: nhsB, Limit: 25, Before: &store.AuditKey{Recorded: cursorAt, ID: cursorKey}}
+	want = "_count=25&_cursor=" + goldenAuditCursor + "&_sort=-date&patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9449306753"
+	if got := EncodeAudit(next).Encode(); got != want {
+		t.Errorf("EncodeAudit of a next page = %s\nwant                       %s", got, want)
+	}
 }
 
 // roundTripQueries are searches whose parse must survive Encode and a strict
@@ -55,6 +67,8 @@ var roundTripQueries = []string{
 	"_lastUpdated=2026-07&_lastUpdated=gt2026-07-15T12:00:00.1234567%2B01:00",
 	"_lastUpdated=le2026-03-29&_lastUpdated=ge0001-01-01T00:00:00.000000001Z&foo=bar&_summary=true",
 	"_lastUpdated=9998&status=entered-in-error&_format=json&_pretty=false",
+	"patient=9000000009&_cursor=" + goldenFlagCursor + "&_sort=_lastUpdated&_count=2",
+	"_cursor=" + cursor{at: time.Unix(0, 0), id: "a"}.encode(flagCursor),
 }
 
 func TestEncodeRoundTrip(t *testing.T) {
@@ -70,6 +84,7 @@ func TestEncodeAuditRoundTrip(t *testing.T) {
 		"",
 		"patient=9000000009&agent=555021935107&date=2026-10-25&_count=3&_offset=9&_sort=-date",
 		"date=gt2026-01-01T00:00:00.999999999-12:00&date=le9998-12&_include=" + url.QueryEscape(NationalAuditInclude),
+		"patient=9000000009&_cursor=" + goldenAuditCursor,
 	} {
 		t.Run(raw, func(t *testing.T) {
 			checkAuditRoundTrip(t, query(t, raw), false)
@@ -135,6 +150,8 @@ func FuzzParseAuditSearch(f *testing.F) {
 	f.Add("patient:identifier=https://fhir.nhs.uk/Id/nhs-number|9000000009&_include="+url.QueryEscape(NationalAuditInclude), true)
 	f.Add("agent:identifier=https://fhir.nhs.uk/Id/sds-user-id|555021935107&date=ge2026-01&date=lt2026-02-01T00:00:00Z&_sort=-date", false)
 	f.Add("date=sa2026&_count=-1&_revinclude=x", false)
+	f.Add("_cursor="+goldenAuditCursor+"&_count=2", true)
+	f.Add("_cursor="+goldenFlagCursor, false)
 	f.Fuzz(func(t *testing.T, raw string, strict bool) {
 		v, err := url.ParseQuery(raw)
 		if err != nil {

@@ -25,7 +25,7 @@ const (
 
 // flagBases are the Flag search parameters in any form, so that an
 // unsupported modifier on one of them is an error, not an ignored parameter.
-var flagBases = []string{"patient", "subject", "status", "code", "_lastUpdated", "_count", "_offset", "_sort"}
+var flagBases = []string{"patient", "subject", "status", "code", "_lastUpdated", "_count", "_cursor", "_offset", "_sort"}
 
 // allStatuses is every plan status in the order links list them.
 var allStatuses = []cpis.Status{cpis.Active, cpis.Inactive, cpis.EnteredInError}
@@ -38,7 +38,8 @@ var allStatuses = []cpis.Status{cpis.Active, cpis.Inactive, cpis.EnteredInError}
 //
 // A missing patient is not an error here: whether one is required depends on
 // who is asking, which is for the api to decide. The query has Limit and
-// Order set (default DefaultFlagCount, NewestFirst); LACode, Today and
+// Order set (default DefaultFlagCount, NewestFirst), and After and AsOf when
+// the search continues from a next link's _cursor; LACode, Today and
 // VisibleOn are left for the caller.
 func ParseFlagSearch(v url.Values, strict bool) (q store.PlanQuery, warnings []*cpis.Error, err error) {
 	p := &parser{op: "search.ParseFlagSearch", strict: strict}
@@ -58,6 +59,10 @@ func ParseFlagSearch(v url.Values, strict bool) (q store.PlanQuery, warnings []*
 			p.dates(&updated, name, values)
 		case "_count":
 			q.Limit = p.count(name, values, DefaultFlagCount)
+		case "_cursor":
+			if c, ok := p.cursor(name, values, flagCursor); ok {
+				q.AsOf, q.After = c.asOf, &store.PlanKey{LastUpdated: c.at, ID: c.id}
+			}
 		case "_offset":
 			q.Offset = p.offset(name, values)
 		case "_sort":
@@ -68,6 +73,7 @@ func ParseFlagSearch(v url.Values, strict bool) (q store.PlanQuery, warnings []*
 		return true
 	}, flagBases...)
 	q.UpdatedFrom, q.UpdatedBefore = updated.from, updated.before
+	p.oneWayOfPaging(v)
 	if err := p.err(); err != nil {
 		return store.PlanQuery{}, p.warnings, err
 	}
@@ -144,7 +150,10 @@ func (p *parser) planOrder(name string, values []string) store.Order {
 
 // Encode writes q as the canonical query string of a Bundle link: the query
 // ParseFlagSearch reads back into q. Only the fields ParseFlagSearch sets are
-// written; the api advances Offset to build a next link.
+// written. For a next link the api sets After to the key of the page's last
+// plan and AsOf to the instant the search's first page ran (or keeps the
+// AsOf it was given): they are written as _cursor. AsOf is written only
+// with After.
 func Encode(q store.PlanQuery) url.Values {
 	v := url.Values{}
 	if q.NHSNumber != "" {
@@ -158,6 +167,9 @@ func Encode(q store.PlanQuery) url.Values {
 	}
 	encodeBounds(v, "_lastUpdated", q.UpdatedFrom, q.UpdatedBefore)
 	encodePaging(v, q.Limit, q.Offset)
+	if q.After != nil {
+		v.Set("_cursor", planCursor(q))
+	}
 	if q.Order == store.OldestFirst {
 		v.Set("_sort", "_lastUpdated")
 	} else {
