@@ -65,10 +65,15 @@ type Store interface {
 	// describe leave the server.
 	AppendAudit(ctx context.Context, recs []cpis.AuditRecord) error
 
-	// AccessHistory returns up to limit records with Access set for the NHS
-	// number, newest first (ties broken by id, descending). Invalid if limit
-	// is not 1..1000, as for a page of SearchPlans.
-	AccessHistory(ctx context.Context, nhs cpis.NHSNumber, limit int) ([]cpis.AuditRecord, error)
+	// AccessHistory returns the child's "previously viewed by" list: up to
+	// q.Limit records with Access set for q.NHSNumber, newest first (ties
+	// broken by id, descending), keeping only a record of which at least one
+	// plan (AuditRecord.PlanIDs) is now not entered in error and, when
+	// q.LACode is set, is that LA's. So an LA never learns who viewed
+	// another LA's plan on the same child, and nobody who viewed plans that
+	// were all withdrawn since. Invalid if q.Limit is not 1..1000 (as for a
+	// page of SearchPlans) or q.NHSNumber is empty.
+	AccessHistory(ctx context.Context, q AccessQuery) ([]cpis.AuditRecord, error)
 
 	// SearchAudit returns the audit records matching q, newest first.
 	// Invalid if the page is outside AuditQuery's bounds.
@@ -163,6 +168,13 @@ type PlanPage struct {
 	More  bool // further matches exist after this page
 }
 
+// AccessQuery selects a child's access history (Store.AccessHistory).
+type AccessQuery struct {
+	NHSNumber cpis.NHSNumber
+	LACode    string // the reading LA; "" for health readers
+	Limit     int    // 1..1000, else Invalid
+}
+
 // AuditQuery selects audit records. Zero fields do not constrain.
 type AuditQuery struct {
 	Patient     cpis.NHSNumber
@@ -191,6 +203,18 @@ type AuditKey struct {
 
 // AuditKeyOf returns the key of r, as the Before of the next page.
 func AuditKeyOf(r cpis.AuditRecord) *AuditKey { return &AuditKey{Recorded: r.Recorded, ID: r.ID} }
+
+// CheckAccessQuery is what every store checks of an AccessQuery before it
+// runs it.
+func CheckAccessQuery(op string, q AccessQuery) error {
+	switch {
+	case q.NHSNumber == "":
+		return cpis.E(op, cpis.Invalid, "an access history is of one child: it needs the NHS number")
+	case q.Limit < 1 || q.Limit > 1000:
+		return cpis.E(op, cpis.Invalid, "the access history is 1 to 1000 records")
+	}
+	return nil
+}
 
 // CheckImport is what every Importer checks before it writes: it refuses an
 // import holding a plan the service would not store, one without an id or

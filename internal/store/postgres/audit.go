@@ -14,14 +14,19 @@ import (
 // insertAudit stores one audit record.
 var insertAudit = `INSERT INTO audit_events (` + auditColumnList + `) VALUES (` + placeholders(1, len(auditColumns)) + `)`
 
-// AccessHistoryQuery is the SQL of AccessHistory: $1 the NHS number, $2 the
-// limit. It is exported so that a test can check, with EXPLAIN, that the
-// query the store really runs reads every partition through the partial
-// index audit_events_access_idx, in index order, without sorting.
-const AccessHistoryQuery = `SELECT ` + auditColumnList + ` FROM audit_events
-	WHERE nhs_number = $1 AND access
-	ORDER BY recorded DESC, id DESC
-	LIMIT $2`
+// AccessHistoryQuery is the SQL of AccessHistory: $1 the NHS number, $2
+// the reading LA's code (empty for health readers), $3 the limit. Each access
+// in the history is checked against the plans it returned, by the primary
+// key of plans. It is exported so that a test can check, with EXPLAIN, that
+// the query the store really runs reads every partition through the
+// partial index audit_events_access_idx, in index order, without sorting,
+// and stops after the limit.
+const AccessHistoryQuery = `SELECT ` + auditColumnList + ` FROM audit_events a
+	WHERE a.nhs_number = $1 AND a.access
+		AND EXISTS (SELECT FROM plans p WHERE p.id = ANY(a.plan_ids)
+			AND NOT p.entered_in_error AND ($2 = '' OR p.la_code = $2))
+	ORDER BY a.recorded DESC, a.id DESC
+	LIMIT $3`
 
 // AppendAudit stores recs with one COPY, which PostgreSQL runs as a single
 // statement in its own transaction: all the records or none, one commit, no
@@ -41,13 +46,14 @@ func (s *Store) AppendAudit(ctx context.Context, recs []cpis.AuditRecord) error 
 	return dbError(op, err)
 }
 
-// AccessHistory returns the newest accesses to the NHS number, at most limit.
-func (s *Store) AccessHistory(ctx context.Context, nhs cpis.NHSNumber, limit int) ([]cpis.AuditRecord, error) {
+// AccessHistory returns the newest accesses to the NHS number that returned
+// a plan the reader may still see, at most q.Limit.
+func (s *Store) AccessHistory(ctx context.Context, q store.AccessQuery) ([]cpis.AuditRecord, error) {
 	const op = "postgres.AccessHistory"
-	if limit < 1 || limit > maxPage {
-		return nil, cpis.E(op, cpis.Invalid, "the access history is 1 to 1000 records")
+	if err := store.CheckAccessQuery(op, q); err != nil {
+		return nil, err
 	}
-	recs, err := queryAll(ctx, s, scanAudit, AccessHistoryQuery, string(nhs), limit)
+	recs, err := queryAll(ctx, s, scanAudit, AccessHistoryQuery, string(q.NHSNumber), q.LACode, q.Limit)
 	if err != nil {
 		return nil, dbError(op, err)
 	}

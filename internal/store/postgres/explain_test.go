@@ -2,6 +2,7 @@ package postgres_test
 
 import (
 	"encoding/json"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -15,12 +16,14 @@ import (
 // planNode is a node of EXPLAIN (FORMAT JSON)'s plan tree; the actual
 // figures are there with ANALYZE.
 type planNode struct {
-	NodeType     string     `json:"Node Type"`
-	RelationName string     `json:"Relation Name"`
-	IndexName    string     `json:"Index Name"`
-	ActualRows   float64    `json:"Actual Rows"`
-	ActualLoops  float64    `json:"Actual Loops"`
-	Plans        []planNode `json:"Plans"`
+	NodeType     string  `json:"Node Type"`
+	RelationName string  `json:"Relation Name"`
+	IndexName    string  `json:"Index Name"`
+	ActualRows   float64 `json:"Actual Rows"`
+	ActualLoops  float64 `json:"Actual Loops"`
+	// RowsRemovedByFilter is per loop, as ActualRows is.
+	RowsRemovedByFilter float64    `json:"Rows Removed by Filter"`
+	Plans               []planNode `json:"Plans"`
 }
 
 // walk calls f on n and every node below it.
@@ -31,13 +34,16 @@ func (n planNode) walk(f func(planNode)) {
 	}
 }
 
-// TestAccessHistoryUsesIndex checks, with EXPLAIN, that the access-history
-// query the store runs reads every audit partition through its part of
-// audit_events_access_idx, in index order: no sequential scan and no sort,
-// whatever the number of records. Months of records are loaded and
-// analyzed first, so that the planner works from real statistics; both the
-// custom plan (one NHS number) and the generic plan of a prepared statement
-// (which pgx's statement cache reuses) are checked.
+// TestAccessHistoryUsesIndex checks, with EXPLAIN ANALYZE, that the
+// access-history query the store runs reads every audit partition through
+// its part of audit_events_access_idx, in index order, checks the plans of
+// each record by plans_pkey, and stops once it has the page: no sequential
+// scan and no sort, whatever the number of records. Months of records are
+// loaded and analyzed first, so that the planner works from real
+// statistics; both the custom plan (one NHS number) and the generic plan of
+// a prepared statement (which pgx's statement cache reuses) are checked,
+// for a health reader and for an LA, to which every other access of the
+// child returned only another LA's plan.
 func TestAccessHistoryUsesIndex(t *testing.T) {
 	s := open(t, pgtest.MigratedURL(t))
 	defer s.Close()
@@ -53,40 +59,49 @@ func TestAccessHistoryUsesIndex(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer c.Release()
-	for _, sql := range []string{"ANALYZE audit_events", "PREPARE access_history AS " + postgres.AccessHistoryQuery} {
+	for _, sql := range []string{"ANALYZE audit_events, plans", "PREPARE access_history AS " + postgres.AccessHistoryQuery} {
 		if _, err := c.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
 	indexes := childIndexes(t, s, "audit_events_access_idx")
+	parts := len(partitions(t, s))
+	const limit = 25
 	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
-		t.Run(mode, func(t *testing.T) {
-			if _, err := c.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
-				t.Fatal(err)
-			}
-			var out []byte
-			q := `EXPLAIN (FORMAT JSON) EXECUTE access_history('` + string(testNHS(7)) + `', 25)`
-			if err := c.QueryRow(ctx, q).Scan(&out); err != nil {
-				t.Fatal(err)
-			}
-			checkPlan(t, out, indexes, len(partitions(t, s)))
-		})
+		for _, reader := range []struct{ name, laCode string }{{"health", ""}, {"LA", cpis.TrustDirectory()[0].Code}} {
+			t.Run(mode+"/"+reader.name, func(t *testing.T) {
+				if _, err := c.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
+					t.Fatal(err)
+				}
+				var out []byte
+				q := `EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE access_history('` + string(testNHS(7)) + `', '` + reader.laCode + `', ` + strconv.Itoa(limit) + `)`
+				if err := c.QueryRow(ctx, q).Scan(&out); err != nil {
+					t.Fatal(err)
+				}
+				checkPlan(t, out, indexes, parts)
+				// Every other access returned the reading LA's plan: it
+				// reads twice the page at most, and a row of each partition
+				// the merge looked at first.
+				if read, most := auditRowsRead(t, out), float64(2*limit+parts); read > most {
+					t.Errorf("the query read %v audit records for a page of %d, want at most %v", read, limit, most)
+				}
+			})
+		}
 	}
 }
 
 // checkPlan fails unless every scan of an audit partition in the plan is
-// an index scan on one of indexes, scans parts relations in all, and
-// nothing sorts.
+// an index scan on one of indexes, scans parts relations in all, every
+// read of plans is by its primary key, and nothing sorts.
 func checkPlan(t *testing.T, explain []byte, indexes map[string]bool, parts int) {
 	t.Helper()
-	var plans []struct{ Plan planNode }
-	if err := json.Unmarshal(explain, &plans); err != nil || len(plans) != 1 {
-		t.Fatalf("EXPLAIN output %s: %v", explain, err)
-	}
 	scanned := map[string]bool{}
-	plans[0].Plan.walk(func(n planNode) {
+	explained(t, explain).walk(func(n planNode) {
 		if n.NodeType == "Sort" || n.NodeType == "Incremental Sort" {
 			t.Errorf("the plan sorts: %s", n.NodeType)
+		}
+		if n.RelationName == "plans" && ((n.NodeType != "Index Scan" && n.NodeType != "Index Only Scan") || n.IndexName != "plans_pkey") {
+			t.Errorf("plans is read by %s %s, want an index scan on plans_pkey", n.NodeType, n.IndexName)
 		}
 		if !strings.HasPrefix(n.RelationName, "audit_events") {
 			return
@@ -104,22 +119,59 @@ func checkPlan(t *testing.T, explain []byte, indexes map[string]bool, parts int)
 	}
 }
 
-// loadAccesses stores perMonth records a month for months months from
-// start, spread over 500 NHS numbers, a third of them not accesses. The rows
-// are made by the server: the test is about their shape, not how they came.
+// explained is the root of an EXPLAIN (FORMAT JSON) plan.
+func explained(t *testing.T, explain []byte) planNode {
+	t.Helper()
+	var plans []struct{ Plan planNode }
+	if err := json.Unmarshal(explain, &plans); err != nil || len(plans) != 1 {
+		t.Fatalf("EXPLAIN output %s: %v", explain, err)
+	}
+	return plans[0].Plan
+}
+
+// auditRowsRead is how many rows the scans of audit partitions in an
+// EXPLAIN ANALYZE plan fetched, kept or filtered out.
+func auditRowsRead(t *testing.T, explain []byte) float64 {
+	t.Helper()
+	var read float64
+	explained(t, explain).walk(func(n planNode) {
+		if strings.HasPrefix(n.RelationName, "audit_events") {
+			read += (n.ActualRows + n.RowsRemovedByFilter) * n.ActualLoops
+		}
+	})
+	return read
+}
+
+// loadAccesses stores two plans, one of each of the first two Trust LAs, on
+// each of 200 NHS numbers (the plans pa-N and pb-N of testNHS(N)), and
+// perMonth records a month for months months from start, spread over the
+// NHS numbers, a third of them not accesses. The accesses to each NHS
+// number returned by turns both its plans and the second LA's only. The
+// rows are made by the server: the test is about their shape, not how they
+// came.
 func loadAccesses(t *testing.T, s *postgres.Store, start time.Time, months, perMonth int) {
 	t.Helper()
-	nhs := make([]string, 500)
+	nhs := make([]string, 200)
+	var plans []cpis.Plan
 	for i := range nhs {
 		nhs[i] = string(testNHS(i))
+		for j, id := range []string{"pa-", "pb-"} {
+			p := plan(testNHS(i))
+			p.ID, p.LA = id+strconv.Itoa(i), cpis.TrustDirectory()[j].LocalAuthority
+			plans = append(plans, p)
+		}
+	}
+	if err := s.ImportPlans(t.Context(), plans); err != nil {
+		t.Fatal(err)
 	}
 	end := start.AddDate(0, months, 0)
 	n := months * perMonth
 	_, err := s.Pool().Exec(t.Context(), `INSERT INTO audit_events (`+strings.Join(postgres.AuditColumns, ", ")+`)
 		SELECT gen_random_uuid()::text, $1::timestamptz + ($2::timestamptz - $1::timestamptz) * i / $3, 'E', 'search-type', 0,
 			'health-user', '55500000' || (i % 50), 'Test Practitioner', '555021935107', 'S8001:G8005:R8000', 'Role',
-			'RXX0' || (i % 7), 'Test Hospital', '{B0107}', ($4::text[])[1 + i % 500], '{}', '/Flag', gen_random_uuid()::text,
-			i % 3 <> 0, true, '{ZLA01}', 'https://replica-1.cpis.example.org'
+			'RXX0' || (i % 7), 'Test Hospital', '{B0107}', ($4::text[])[1 + i % 200],
+			CASE WHEN i / 200 % 2 = 0 THEN ARRAY['pa-' || i % 200, 'pb-' || i % 200] ELSE ARRAY['pb-' || i % 200] END,
+			'/Flag', gen_random_uuid()::text, i % 3 <> 0, true, '{ZLA01}', 'https://replica-1.cpis.example.org'
 		FROM generate_series(0, $3 - 1) AS i`, start, end, n, nhs)
 	if err != nil {
 		t.Fatal(err)
@@ -212,12 +264,8 @@ func TestSnapshotPageReadsThePage(t *testing.T) {
 // plan returned, and fails on a sequential scan.
 func rowsRead(t *testing.T, explain []byte) map[string]float64 {
 	t.Helper()
-	var plans []struct{ Plan planNode }
-	if err := json.Unmarshal(explain, &plans); err != nil || len(plans) != 1 {
-		t.Fatalf("EXPLAIN output %s: %v", explain, err)
-	}
 	read := map[string]float64{}
-	plans[0].Plan.walk(func(n planNode) {
+	explained(t, explain).walk(func(n planNode) {
 		if n.RelationName == "" || n.NodeType == "Bitmap Index Scan" {
 			return
 		}

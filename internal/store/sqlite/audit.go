@@ -7,6 +7,7 @@ import (
 	"errors"
 
 	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store"
 )
 
 // auditCols are the columns a cpis.AuditRecord is read from, in scanAudit's order.
@@ -17,10 +18,16 @@ const auditCols = `id, recorded, action, interaction, outcome, actor_kind, actor
 const (
 	sqlInsertAudit = `INSERT INTO audit_events (` + auditCols + `)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	// audit_events_patient_idx answers this in index order. "? + 0": see
-	// limitOffset.
-	sqlAccessHistory = `SELECT ` + auditCols + ` FROM audit_events
-		WHERE nhs_number = ? AND access = 1 ORDER BY recorded DESC, id DESC LIMIT ? + 0`
+	// audit_events_patient_idx answers this in index order; each access is
+	// checked against the plans it returned (a JSON array) by the unique
+	// index on plans.id, until the limit is reached. Parameters: the NHS
+	// number, the reading LA's code twice (empty for health readers), the
+	// limit. "? + 0": see limitOffset.
+	sqlAccessHistory = `SELECT ` + auditCols + ` FROM audit_events a
+		WHERE a.nhs_number = ? AND a.access = 1
+			AND EXISTS (SELECT 1 FROM json_each(a.plan_ids) j JOIN plans p ON p.id = j.value
+				WHERE p.entered_in_error = 0 AND (? = '' OR p.la_code = ?))
+		ORDER BY a.recorded DESC, a.id DESC LIMIT ? + 0`
 )
 
 // AppendAudit stores recs in one transaction, through one prepared insert.
@@ -102,13 +109,14 @@ func unjsonList(s sql.NullString, l *[]string) error {
 	return json.Unmarshal([]byte(s.String), l)
 }
 
-// AccessHistory returns up to limit accesses to nhs, newest first.
-func (s *Store) AccessHistory(ctx context.Context, nhs cpis.NHSNumber, limit int) ([]cpis.AuditRecord, error) {
+// AccessHistory returns up to q.Limit accesses to the NHS number that
+// returned a plan the reader may still see, newest first.
+func (s *Store) AccessHistory(ctx context.Context, q store.AccessQuery) ([]cpis.AuditRecord, error) {
 	const op = "sqlite.AccessHistory"
-	if limit < 1 || limit > maxPage {
-		return nil, cpis.E(op, cpis.Invalid, "the access history is 1 to 1000 records")
+	if err := store.CheckAccessQuery(op, q); err != nil {
+		return nil, err
 	}
-	recs, err := queryAll(ctx, s, scanAudit, sqlAccessHistory, string(nhs), limit)
+	recs, err := queryAll(ctx, s, scanAudit, sqlAccessHistory, string(q.NHSNumber), q.LACode, q.LACode, q.Limit)
 	if err != nil {
 		return nil, fail(op, err)
 	}

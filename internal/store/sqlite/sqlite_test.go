@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -221,6 +222,40 @@ func TestLockedIsUnavailable(t *testing.T) {
 	}
 }
 
+// TestAccessHistoryPlan checks, with EXPLAIN QUERY PLAN, that the access
+// history reads audit_events_patient_idx in index order (no sort, so it
+// stops after the limit) and checks each record's plans through the unique
+// index on plans.id.
+func TestAccessHistoryPlan(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	for _, laCode := range []string{"", "ZLA01"} {
+		rows, err := s.r.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+sqlAccessHistory, "9990000026", laCode, laCode, 25)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var steps []string
+		for rows.Next() {
+			var id, parent, unused int
+			var detail string
+			if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+				t.Fatal(err)
+			}
+			steps = append(steps, detail)
+		}
+		rows.Close()
+		plan := strings.Join(steps, "\n")
+		for _, want := range []string{"SEARCH a USING INDEX audit_events_patient_idx (nhs_number=? AND access=?)", "SEARCH p USING INDEX sqlite_autoindex_plans_1 (id=?)"} {
+			if !strings.Contains(plan, want) {
+				t.Errorf("the plan has no step %q:\n%s", want, plan)
+			}
+		}
+		if strings.Contains(plan, "TEMP B-TREE") || strings.Contains(plan, "SCAN a") || strings.Contains(plan, "SCAN p") {
+			t.Errorf("the plan sorts or scans a table:\n%s", plan)
+		}
+	}
+}
+
 // TestStatementsAreReused: searches of one shape prepare one statement,
 // whatever their values, so the cache cannot grow without bound.
 func TestStatementsAreReused(t *testing.T) {
@@ -293,7 +328,7 @@ func TestReadersAndWriterTogether(t *testing.T) {
 				default:
 					_, err = s.SearchPlans(ctx, store.PlanQuery{NHSNumber: n, VisibleOn: cpis.MustDate("2025-06-01"), Limit: 100})
 					if err == nil {
-						_, err = s.AccessHistory(ctx, n, cpis.AccessHistoryLength)
+						_, err = s.AccessHistory(ctx, store.AccessQuery{NHSNumber: n, Limit: cpis.AccessHistoryLength})
 					}
 				}
 				if err != nil {

@@ -139,55 +139,6 @@ func reversed(recs []cpis.AuditRecord) []cpis.AuditRecord {
 	return out
 }
 
-func testAccessHistory(t *testing.T, open opener) {
-	ctx, s := t.Context(), open(t)
-	x, y, z := nhsNumber(t, 1), nhsNumber(t, 2), nhsNumber(t, 3)
-	var xAccess []cpis.AuditRecord // oldest first
-	var batch []cpis.AuditRecord
-	for i := range 30 {
-		r := accessRecord(x, fmt.Sprintf("5550000000%02d", i), "RXX01", baseTime().Add(time.Duration(i)*time.Minute))
-		xAccess = append(xAccess, r)
-		batch = append(batch, r)
-	}
-	// Newer records that are not x's accesses must not push them out.
-	for i := range 5 {
-		notAccess := accessRecord(x, "555000000099", "RXX01", baseTime().Add(time.Hour+time.Duration(i)*time.Second))
-		notAccess.Access, notAccess.Unscheduled = false, false
-		batch = append(batch, notAccess, accessRecord(y, "555000000099", "RXX01", baseTime().Add(time.Hour)))
-	}
-	// Three accesses to z at one instant, stored in two batches.
-	var tied []cpis.AuditRecord
-	for _, n := range []int{2, 3, 1} {
-		r := accessRecord(z, "555000000001", "RXX01", baseTime())
-		r.ID = seq(n)
-		tied = append(tied, r)
-	}
-	appendAudit(t, ctx, s, append(batch, tied[0])...)
-	appendAudit(t, ctx, s, tied[1:]...)
-
-	tests := []struct {
-		name  string
-		nhs   cpis.NHSNumber
-		limit int
-		want  []cpis.AuditRecord
-	}{
-		{"the 25 newest of 30", x, cpis.AccessHistoryLength, reversed(xAccess)[:25]},
-		{"fewer than the limit", x, 40, reversed(xAccess)},
-		{"ties by id, descending", z, 25, []cpis.AuditRecord{tied[1], tied[0], tied[2]}},
-		{"limit 2 of a tie", z, 2, []cpis.AuditRecord{tied[1], tied[0]}},
-		{"no accesses", nhsNumber(t, 4), 25, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got, err := s.AccessHistory(ctx, tt.nhs, tt.limit)
-			if err != nil {
-				t.Fatalf("AccessHistory: %v", err)
-			}
-			wantRecords(t, "AccessHistory", got, tt.want)
-		})
-	}
-}
-
 func testSearchAudit(t *testing.T, open opener) {
 	ctx, s := t.Context(), open(t)
 	x, y := nhsNumber(t, 1), nhsNumber(t, 2)

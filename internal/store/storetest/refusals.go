@@ -53,10 +53,14 @@ func testRefusals(t *testing.T, open opener) {
 	appendAudit(t, ctx, s, accessRecord(nhs, "555000000001", "RXX01", baseTime().Add(time.Minute)))
 	for _, limit := range []int{0, -1, 1001} {
 		t.Run(fmt.Sprintf("AccessHistory/limit %d", limit), func(t *testing.T) {
-			_, err := s.AccessHistory(ctx, nhs, limit)
+			_, err := s.AccessHistory(ctx, store.AccessQuery{NHSNumber: nhs, Limit: limit})
 			wantKind(t, "AccessHistory", err, cpis.Invalid)
 		})
 	}
+	t.Run("AccessHistory/no NHS number", func(t *testing.T) {
+		_, err := s.AccessHistory(ctx, store.AccessQuery{LACode: la(0).Code, Limit: 25})
+		wantKind(t, "AccessHistory", err, cpis.Invalid)
+	})
 	keysetRefusals(t, ctx, s)
 	t.Run("SearchPlans/an unknown type matches nothing", func(t *testing.T) {
 		for _, types := range [][]cpis.PlanType{{"XYZ"}, {cpis.CLA, "XYZ"}} {
