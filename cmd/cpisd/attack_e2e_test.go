@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // The regression tests of the holes found when the service was attacked:
@@ -249,4 +250,58 @@ func TestTheAuditScopeAloneDoesNotOpenTheAuditTrail(t *testing.T) {
 		}
 	}
 	mustStatus(t, ts.as("auditor", "GET", "/AuditEvent?_count=50", nil), http.StatusOK)
+}
+
+func TestAnLASeesOnlyAccessesToItsOwnLivePlans(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ts := newTestServer(t, b.db(t))
+			flag := example(t, "flag-cpp.json")
+			nhs := subjectNHS(t, flag)
+			ts.create(la, flag) // Hackney's plan
+			ts.setClock(startDay.Add(time.Minute))
+			mustStatus(t, ts.as("ed-clinician", "GET", "/Flag?patient="+nhs, nil), http.StatusOK)
+			// Newham creates a plan on the same child to see who looked at Hackney's.
+			newham := edit(t, flag, setAuthor("ZLA02", ""))
+			newham = edit(t, newham, setPhone("020 7946 0201"))
+			nid := ts.create("la:ZLA02", newham)
+			history := func(persona string) string {
+				res := ts.as(persona, "GET", "/AuditEvent?patient="+nhs, nil)
+				mustStatus(t, res, http.StatusOK)
+				return string(res.Body)
+			}
+			if h := history("la:ZLA02"); contains(h, "Ada Testwell") {
+				t.Errorf("Newham sees an access to Hackney's plan: %s", h)
+			}
+			ts.setClock(startDay.Add(2 * time.Minute))
+			mustStatus(t, ts.as("community-nurse", "GET", "/Flag?patient="+nhs, nil), http.StatusOK) // sees both plans
+			if h := history("la:ZLA02"); !contains(h, "Bea Fictional") {
+				t.Errorf("Newham does not see the access to its own plan: %s", h)
+			}
+			// Newham withdraws its plan: the access to it leaves its list, and
+			// the health users' list keeps only accesses to live plans.
+			mustStatus(t, ts.as("la:ZLA02", "DELETE", "/Flag/"+nid, nil), http.StatusNoContent)
+			if h := history("la:ZLA02"); contains(h, "Bea Fictional") || contains(h, "Ada Testwell") {
+				t.Errorf("after withdrawing, Newham still sees accesses: %s", h)
+			}
+			if h := history("la:ZLA01"); !contains(h, "Ada Testwell") || !contains(h, "Bea Fictional") {
+				t.Errorf("Hackney no longer sees the accesses to its own plan: %s", h)
+			}
+			// A plan withdrawn with all the plans an access returned: the access
+			// leaves the health users' "previously viewed by".
+			ucpp := example(t, "flag-ucpp.json")
+			mother := subjectNHS(t, ucpp)
+			uid := ts.create(la, ucpp)
+			mustStatus(t, ts.as("ed-clinician", "GET", "/Flag/"+uid, nil), http.StatusOK)
+			before := ts.as("community-nurse", "GET", "/AuditEvent?patient="+mother, nil)
+			if n := len(entries(t, before, "AuditEvent")); n != 1 {
+				t.Fatalf("%d accesses to the mother's plan, want 1", n)
+			}
+			mustStatus(t, ts.as(la, "DELETE", "/Flag/"+uid, nil), http.StatusNoContent)
+			after := ts.as("community-nurse", "GET", "/AuditEvent?patient="+mother, nil)
+			if n := len(entries(t, after, "AuditEvent")); n != 0 {
+				t.Errorf("%d accesses to a withdrawn plan still shown to health users", n)
+			}
+		})
+	}
 }

@@ -78,7 +78,12 @@ func TestAccessHistoryIsTheNewest25HealthReads(t *testing.T) {
 	if !newest.Equal(startDay.Add(29 * time.Minute)) {
 		t.Errorf("newest access %v, want the 30th read", newest)
 	}
-	mustStatus(t, ts.as("la:ZLA02", "GET", "/AuditEvent?patient="+nhs, nil), http.StatusForbidden)
+	// Another LA sees none of the accesses to this LA's plan.
+	other := ts.as("la:ZLA02", "GET", "/AuditEvent?patient="+nhs, nil)
+	mustStatus(t, other, http.StatusOK)
+	if n := len(entries(t, other, "AuditEvent")); n != 0 {
+		t.Errorf("another LA sees %d accesses to this LA's plan", n)
+	}
 }
 
 func TestAuditorSearchesItsOrganisation(t *testing.T) {

@@ -46,7 +46,9 @@ func TestRecorderOnSQLite(t *testing.T) {
 	if len(got) != n {
 		t.Fatalf("%d records in the trail, want %d", len(got), n)
 	}
-	history, err := st.AccessHistory(t.Context(), nhs, cpis.AccessHistoryLength)
+	// The newest accesses come first (the records name no stored plan, so
+	// the access history, which shows accesses to live plans, is not used).
+	history, err := st.SearchAudit(t.Context(), store.AuditQuery{Patient: nhs, AccessOnly: true, Limit: cpis.AccessHistoryLength})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -37,7 +37,7 @@ func calls(s *postgres.Store) map[string]func(ctx context.Context) error {
 			return err
 		},
 		"AccessHistory": func(ctx context.Context) error {
-			_, err := s.AccessHistory(ctx, nhs, 25)
+			_, err := s.AccessHistory(ctx, store.AccessQuery{NHSNumber: nhs, Limit: 25})
 			return err
 		},
 	}

@@ -129,12 +129,12 @@ func TestEnsureAuditPartitionsMovesDefaultRows(t *testing.T) {
 	if got := []int{countIn(t, s, "audit_events_y2033m03"), countIn(t, s, "audit_events_default")}; !slices.Equal(got, []int{2, 1}) {
 		t.Errorf("rows in March and default: %v, want [2 1]", got)
 	}
-	got, err := s.AccessHistory(t.Context(), nhs, 25)
+	got, err := s.SearchAudit(t.Context(), store.AuditQuery{Patient: nhs, AccessOnly: true, Limit: 25})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if diff := cmp.Diff([]cpis.AuditRecord{recs[2], recs[1], recs[0]}, got); diff != "" {
-		t.Errorf("AccessHistory (-want +got):\n%s", diff)
+		t.Errorf("the patient's accesses (-want +got):\n%s", diff)
 	}
 }
 
@@ -203,9 +203,9 @@ func TestDropAuditPartitionsKeepsCurrentMonth(t *testing.T) {
 	if want := slices.DeleteFunc(slices.Clone(before), func(n string) bool { return n == "audit_events_y2031m05" }); !slices.Equal(after, want) {
 		t.Errorf("partitions before %v, after %v: want %v", before, after, want)
 	}
-	got, err := s.AccessHistory(ctx, current.Patient, 25)
+	got, err := s.SearchAudit(ctx, store.AuditQuery{Patient: current.Patient, AccessOnly: true, Limit: 25})
 	if err != nil || len(got) != 1 || got[0].ID != current.ID {
-		t.Errorf("AccessHistory after the drop: %v (%v), want this month's record", got, err)
+		t.Errorf("the patient's accesses after the drop: %v (%v), want this month's record", got, err)
 	}
 }
 
