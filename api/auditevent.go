@@ -9,6 +9,7 @@ import (
 	"github.com/cpis-fhir/cpis/fhir"
 	"github.com/cpis-fhir/cpis/fhir/search"
 	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store"
 )
 
 // searchAuditEvents serves the audit trail (GET /AuditEvent): a child's
@@ -38,8 +39,18 @@ func (s *Server) searchAuditEvents(c echo.Context) error {
 		query.Set("_include", search.NationalAuditInclude)
 		included = practitionerRoles(trail.Records)
 	}
-	return s.writeSearchset(c, "AuditEvent", searchset{entries: entries, included: included, warnings: warnings,
-		query: query, offset: trail.Query.Offset, limit: trail.Query.Limit, more: trail.More})
+	r := searchset{entries: entries, included: included, warnings: warnings, query: query}
+	if trail.More {
+		// The trail only grows, newest first: the next page continues
+		// before the last record of this one.
+		next := trail.Query
+		next.Before = store.AuditKeyOf(trail.Records[len(trail.Records)-1])
+		r.next = search.EncodeAudit(next)
+		if query.Has("_include") {
+			r.next.Set("_include", search.NationalAuditInclude)
+		}
+	}
+	return s.writeSearchset(c, "AuditEvent", r)
 }
 
 // practitionerRoles are the roles the health users of recs acted in, each

@@ -3,8 +3,8 @@ package api
 import (
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"google.golang.org/protobuf/proto"
@@ -12,6 +12,7 @@ import (
 	"github.com/cpis-fhir/cpis/fhir"
 	"github.com/cpis-fhir/cpis/fhir/search"
 	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store"
 )
 
 // searchFlags finds plans (GET /Flag). Health users search by NHS number and
@@ -35,8 +36,19 @@ func (s *Server) searchFlags(c echo.Context) error {
 	for i, p := range shown.Plans {
 		entries[i] = fhir.FlagResource(p, shown.Today, shown.View)
 	}
-	return s.writeSearchset(c, "Flag", searchset{entries: entries, warnings: warnings,
-		query: search.Encode(q), offset: q.Offset, limit: q.Limit, more: shown.More})
+	r := searchset{entries: entries, warnings: warnings, query: search.Encode(q)}
+	if shown.More {
+		// The next page continues after the last plan of this one, on the
+		// register as it was when the first page ran, so that plans changing
+		// between pages are neither skipped nor repeated.
+		next := q
+		next.After = store.KeyOf(shown.Plans[len(shown.Plans)-1])
+		if next.AsOf.IsZero() {
+			next.AsOf = rc.At.UTC().Truncate(time.Microsecond)
+		}
+		r.next = search.Encode(next)
+	}
+	return s.writeSearchset(c, "Flag", r)
 }
 
 // searchCareTeams answers the national CP-IS API's question (GET /CareTeam):
@@ -99,30 +111,27 @@ func strict(c echo.Context) bool {
 }
 
 // searchset is what a search answers: the matches, the resources _include
-// added, warnings, and the query in canonical form with its paging.
+// added, warnings, and the query of this page and of the next (nil on the
+// last page), in canonical form.
 type searchset struct {
-	entries       []proto.Message
-	included      []fhir.Included
-	warnings      []*cpis.Error
-	query         url.Values
-	offset, limit int
-	more          bool
+	entries     []proto.Message
+	included    []fhir.Included
+	warnings    []*cpis.Error
+	query, next url.Values
 }
 
-// writeSearchset writes a searchset Bundle with self and next links; next
-// is the same query one page on.
+// writeSearchset writes a searchset Bundle with self and next links.
 func (s *Server) writeSearchset(c echo.Context, resourceType string, r searchset) error {
-	self := s.BaseURL + "/" + resourceType + "?" + r.query.Encode()
-	next := ""
-	if r.more {
-		nq := cloneValues(r.query)
-		nq.Set("_offset", strconv.Itoa(r.offset+r.limit))
-		next = s.BaseURL + "/" + resourceType + "?" + nq.Encode()
+	link := func(q url.Values) string {
+		if q == nil {
+			return ""
+		}
+		return s.BaseURL + "/" + resourceType + "?" + q.Encode()
 	}
 	b, err := fhir.MarshalSearchset(fhir.Searchset{
 		BaseURL:  s.BaseURL,
-		Self:     self,
-		Next:     next,
+		Self:     link(r.query),
+		Next:     link(r.next),
 		Entries:  r.entries,
 		Included: r.included,
 		Warnings: r.warnings,
@@ -131,12 +140,4 @@ func (s *Server) writeSearchset(c echo.Context, resourceType string, r searchset
 		return cpis.E("api.writeSearchset", cpis.Other, err)
 	}
 	return c.Blob(http.StatusOK, fhirJSON, b)
-}
-
-func cloneValues(v url.Values) url.Values {
-	out := make(url.Values, len(v))
-	for k, vs := range v {
-		out[k] = append([]string(nil), vs...)
-	}
-	return out
 }

@@ -305,3 +305,51 @@ func TestAnLASeesOnlyAccessesToItsOwnLivePlans(t *testing.T) {
 		})
 	}
 }
+
+func TestPagingNeitherSkipsNorRepeatsWhenPlansChange(t *testing.T) {
+	numbers := []string{"9990276579", "9449306753", "9000000009", "9990000018", "9990000026", "9990000034", "9990000042"}
+	for _, b := range backends {
+		for _, sort := range []string{"_lastUpdated", "-_lastUpdated"} {
+			t.Run(b.name+" "+sort, func(t *testing.T) {
+				ts := newTestServer(t, b.db(t))
+				ids := map[string]string{} // id -> NHS number
+				for i, nhs := range numbers {
+					ts.setClock(startDay.Add(time.Duration(i) * time.Minute))
+					ids[ts.create(la, edit(t, example(t, "flag-cpp.json"), setSubject(nhs)))] = nhs
+				}
+				seen := map[string]int{}
+				path := "/Flag?_count=2&_sort=" + sort
+				for page := 0; path != ""; page++ {
+					ts.setClock(startDay.Add(time.Hour + time.Duration(page)*time.Minute))
+					res := ts.as(la, "GET", path, nil)
+					mustStatus(t, res, http.StatusOK)
+					for _, f := range entries(t, res, "Flag") {
+						seen[f["id"].(string)]++
+					}
+					// Between pages, change one plan already seen and one not yet seen.
+					ts.setClock(startDay.Add(time.Hour + time.Duration(page)*time.Minute + 30*time.Second))
+					for id := range ids {
+						if (seen[id] > 0) == (page%2 == 0) {
+							body := edit(t, example(t, "flag-cpp.json"), func(m map[string]any) {
+								setSubject(ids[id])(m)
+								m["id"] = id
+							})
+							v := ts.as(la, "GET", "/Flag/"+id, nil).Header.Get("ETag")
+							mustStatus(t, ts.as(la, "PUT", "/Flag/"+id, body, "If-Match", v), http.StatusOK)
+							break
+						}
+					}
+					path = strings.TrimPrefix(link(t, res, "next"), ts.URL)
+				}
+				for id := range ids {
+					if seen[id] != 1 {
+						t.Errorf("plan seen %d times over the pages, want once", seen[id])
+					}
+				}
+				if len(seen) != len(ids) {
+					t.Errorf("%d plans seen, want %d", len(seen), len(ids))
+				}
+			})
+		}
+	}
+}
