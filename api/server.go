@@ -26,7 +26,8 @@ type TokenVerifier interface {
 }
 
 // Deps is everything the HTTP surface needs. All fields are required except
-// Dev (nil outside dev mode) and Registry (nil: no metrics).
+// Dev (nil outside dev mode), Registry (nil: no metrics), SMART and
+// CORSOrigins.
 type Deps struct {
 	Register *register.Service // the application layer: every rule, every audit record
 	Verifier TokenVerifier
@@ -35,9 +36,12 @@ type Deps struct {
 	NewID    func() string // request ids when the caller sends none (UUIDs)
 	Logger   *slog.Logger
 	Registry *prometheus.Registry
-	BaseURL  string // public base URL, e.g. https://cpis.example.org/fhir; no trailing slash
-	Version  string // software version for the CapabilityStatement
-	SMART    any    // the SMART configuration document; nil: not published
+	BaseURL  string            // public base URL, e.g. https://cpis.example.org/fhir; no trailing slash
+	Version  string            // software version for the CapabilityStatement
+	SMART    *auth.SMARTConfig // the SMART configuration document; nil: not published
+	// CORSOrigins are the browser origins (scheme://host[:port], exactly)
+	// allowed to call this server from their pages. None: no CORS headers.
+	CORSOrigins []string
 }
 
 // Server holds the dependencies the handlers share.
@@ -53,7 +57,57 @@ func New(d Deps) http.Handler {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.Pre(s.requestIDs)
-	e.Use(s.observe, s.checkRequest)
+	e.Use(s.observe)
+	if len(d.CORSOrigins) > 0 {
+		// After observe, so that preflights are logged and counted (method
+		// OPTIONS); before the rest, so that refusals carry CORS headers too
+		// and a browser lets the page read them.
+		e.Use(cors(d.CORSOrigins))
+	}
+	e.Use(s.checkRequest)
 	s.routes(e)
 	return e
+}
+
+// cors answers preflights and marks the answers that pages of the given
+// origins may read (the Fetch standard's CORS protocol). Origins are compared
+// exactly, never as patterns, and "*" is never sent. Bearer tokens travel in
+// the Authorization header, which needs no credentials mode, so credentials
+// are never allowed. Another origin's preflight goes on unanswered by CORS
+// (the router's OPTIONS answer, without CORS headers), and so does any other
+// request of it. echo's middleware.CORSWithConfig is not used: its package
+// needs a module this one does not (golang.org/x/time), and it matches
+// configured origins as patterns.
+func cors(origins []string) echo.MiddlewareFunc {
+	allowed := make(map[string]bool, len(origins))
+	for _, o := range origins {
+		allowed[o] = true
+	}
+	const (
+		methods = "GET, HEAD, POST, PUT, DELETE"
+		headers = "Authorization, Content-Type, If-Match, Prefer, " + headerRequestID + ", " + headerCorrelationID + ", TraceID, " + headerUnscheduled
+		exposed = "ETag, Location, Last-Modified, " + headerRequestID + ", " + headerCorrelationID
+		maxAge  = "600" // seconds a browser may reuse a preflight's answer
+	)
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req, h := c.Request(), c.Response().Header()
+			h.Add(echo.HeaderVary, echo.HeaderOrigin)
+			origin := req.Header.Get(echo.HeaderOrigin)
+			if !allowed[origin] {
+				return next(c)
+			}
+			h.Set(echo.HeaderAccessControlAllowOrigin, origin)
+			if req.Method != http.MethodOptions || req.Header.Get(echo.HeaderAccessControlRequestMethod) == "" {
+				h.Set(echo.HeaderAccessControlExposeHeaders, exposed)
+				return next(c)
+			}
+			h.Add(echo.HeaderVary, echo.HeaderAccessControlRequestMethod)
+			h.Add(echo.HeaderVary, echo.HeaderAccessControlRequestHeaders)
+			h.Set(echo.HeaderAccessControlAllowMethods, methods)
+			h.Set(echo.HeaderAccessControlAllowHeaders, headers)
+			h.Set(echo.HeaderAccessControlMaxAge, maxAge)
+			return c.NoContent(http.StatusNoContent)
+		}
+	}
 }

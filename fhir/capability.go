@@ -55,9 +55,25 @@ var (
 	}
 )
 
+// Security is what the statement says of access to this server: facts the
+// caller decides, so that this package knows nothing of tokens.
+type Security struct {
+	// CORS is true when browser pages of other origins may call the server.
+	CORS bool
+	// TokenURL and AuthorizeURL are the OAuth 2.0 endpoints the SMART
+	// configuration publishes; empty when it publishes none.
+	TokenURL, AuthorizeURL string
+}
+
+// oauthURIsURL is SMART's extension for OAuth endpoints in a
+// CapabilityStatement (rest.security), with sub-extensions authorize and
+// token. SMART 2 deprecates it for .well-known/smart-configuration; clients
+// such as fhirclient still read it when that document is missing.
+const oauthURIsURL = "http://fhir-registry.smarthealthit.org/StructureDefinition/oauth-uris"
+
 // CapabilityStatement describes this server (GET /metadata): base URL
-// baseURL, software version version.
-func CapabilityStatement(baseURL, version string) *cspb.CapabilityStatement {
+// baseURL, software version version, access as sec says.
+func CapabilityStatement(baseURL, version string, sec Security) *cspb.CapabilityStatement {
 	return &cspb.CapabilityStatement{
 		Name:        str("CPISServer"),
 		Title:       str("CP-IS FHIR R4 server"),
@@ -77,7 +93,7 @@ func CapabilityStatement(baseURL, version string) *cspb.CapabilityStatement {
 		},
 		Rest: []*cspb.CapabilityStatement_Rest{{
 			Mode:     &cspb.CapabilityStatement_Rest_ModeCode{Value: cpb.RestfulCapabilityModeCode_SERVER},
-			Security: restSecurity(),
+			Security: restSecurity(sec),
 			Resource: []*cspb.CapabilityStatement_Rest_Resource{
 				flagCapability(), auditCapability(), careTeamCapability(),
 				readOnly("StructureDefinition"), readOnly("CodeSystem"), readOnly("ValueSet"), readOnly("SearchParameter"),
@@ -86,11 +102,39 @@ func CapabilityStatement(baseURL, version string) *cspb.CapabilityStatement {
 	}
 }
 
-func restSecurity() *cspb.CapabilityStatement_Rest_Security {
+func restSecurity(sec Security) *cspb.CapabilityStatement_Rest_Security {
+	desc := "OAuth 2.0 bearer tokens: CIS2 users through SMART on FHIR, local authority systems with client credentials."
+	if sec.TokenURL != "" {
+		desc += " The endpoints are in .well-known/smart-configuration."
+	} else {
+		desc += " This server publishes no token endpoint: its operator says how to get tokens."
+	}
 	return &cspb.CapabilityStatement_Rest_Security{
-		Cors:        boolean(true),
+		Extension:   oauthURIs(sec),
+		Cors:        boolean(sec.CORS),
 		Service:     []*dpb.CodeableConcept{concept(coding("http://terminology.hl7.org/CodeSystem/restful-security-service", "SMART-on-FHIR", "SMART-on-FHIR"))},
-		Description: markdown("OAuth 2.0 bearer tokens: CIS2 users through SMART on FHIR, local authority systems with client credentials. The endpoints are in .well-known/smart-configuration."),
+		Description: markdown(desc),
+	}
+}
+
+// oauthURIs is the oauth-uris extension naming the endpoints of sec; none
+// when there is no token endpoint.
+func oauthURIs(sec Security) []*dpb.Extension {
+	if sec.TokenURL == "" {
+		return nil
+	}
+	var subs []*dpb.Extension
+	if sec.AuthorizeURL != "" {
+		subs = append(subs, uriExtension("authorize", sec.AuthorizeURL))
+	}
+	subs = append(subs, uriExtension("token", sec.TokenURL))
+	return []*dpb.Extension{{Url: uri(oauthURIsURL), Extension: subs}}
+}
+
+func uriExtension(url, value string) *dpb.Extension {
+	return &dpb.Extension{
+		Url:   uri(url),
+		Value: &dpb.Extension_ValueX{Choice: &dpb.Extension_ValueX_Uri{Uri: uri(value)}},
 	}
 }
 

@@ -66,7 +66,7 @@ func goldenResources() map[string]proto.Message {
 		"auditevent-la.json":       AuditEventResource(laCreateRecord(), testBase),
 		"practitionerrole.json":    PractitionerRoleResource(healthSearchRecord().Actor),
 		"operationoutcome.json":    OperationOutcome(sampleProblems()),
-		"capabilitystatement.json": CapabilityStatement(testBase, "1.2.3"),
+		"capabilitystatement.json": CapabilityStatement(testBase, "1.2.3", Security{CORS: true, AuthorizeURL: "https://issuer.test/authorize", TokenURL: "https://issuer.test/token"}),
 	}
 }
 

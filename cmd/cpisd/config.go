@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -55,7 +56,11 @@ type Config struct {
 	TLSCertFile, TLSKeyFile string
 	// MaxConnections (CPIS_MAX_CONNECTIONS) caps the client connections
 	// served at once; more wait to be accepted. 0 means no cap.
-	MaxConnections  int
+	MaxConnections int
+	// CORSOrigins (CPIS_CORS_ORIGINS, comma-separated) are the exact
+	// browser origins (scheme://host[:port]) whose pages may call the
+	// server. Unset: none, and no CORS headers are sent.
+	CORSOrigins     []string
 	ShutdownTimeout time.Duration
 }
 
@@ -98,6 +103,9 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		if c.MaxConnections, err = strconv.Atoi(v); err != nil || c.MaxConnections < 0 {
 			return c, fmt.Errorf("CPIS_MAX_CONNECTIONS must be a whole number (0: no cap), not %q", v)
 		}
+	}
+	if c.CORSOrigins, err = origins(getenv("CPIS_CORS_ORIGINS")); err != nil {
+		return c, err
 	}
 	if v := getenv("CPIS_AUDIT_RETENTION_MONTHS"); v != "" {
 		n, err := strconv.Atoi(v)
@@ -195,6 +203,29 @@ func list(v string) []string {
 		}
 	}
 	return out
+}
+
+// origins reads CPIS_CORS_ORIGINS: origins as browsers send them in the
+// Origin header (scheme://host[:port], lower case, no default port, no path),
+// since they are compared exactly. "*" and patterns are refused: a page that
+// may read patient data must be named.
+func origins(v string) ([]string, error) {
+	var out []string
+	for _, o := range list(v) {
+		u, err := url.Parse(o)
+		ok := err == nil && (u.Scheme == "https" || u.Scheme == "http") && u.Host != "" && u.User == nil &&
+			u.Path == "" && u.RawQuery == "" && u.Fragment == "" && !u.ForceQuery && !strings.HasSuffix(u.Host, ":") &&
+			!strings.ContainsAny(o, "*?#@")
+		if ok {
+			p := u.Port()
+			ok = o == strings.ToLower(o) && !(u.Scheme == "https" && p == "443") && !(u.Scheme == "http" && p == "80")
+		}
+		if !ok {
+			return nil, fmt.Errorf("CPIS_CORS_ORIGINS: %q is not an origin as browsers send it: scheme://host[:port] in lower case, without path, default port or wildcard", o)
+		}
+		out = append(out, o)
+	}
+	return out, nil
 }
 
 func truthy(v string) bool {

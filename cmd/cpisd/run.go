@@ -150,6 +150,7 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 			Authorities: las, AuditorRoles: s.cfg.AuditorRoles,
 		}),
 		Now: now, NewID: uuid.NewString, Logger: s.log, Registry: reg, BaseURL: s.URL, Version: version,
+		CORSOrigins: s.cfg.CORSOrigins,
 	}
 	if err := s.identity(ctx, &deps, now); err != nil {
 		s.recorder.Close()
@@ -172,16 +173,11 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	return nil
 }
 
-// identity sets up token verification: the dev issuer, or the configured one.
+// identity sets up token verification and what is published of it (the
+// SMART configuration): the dev issuer, or the configured one.
 func (s *server) identity(ctx context.Context, deps *api.Deps, now func() time.Time) error {
 	if !s.cfg.DevMode() {
-		v, err := auth.NewVerifier(ctx, auth.Config{Issuer: s.cfg.Issuer, Audience: s.cfg.Audience, JWKSURL: s.cfg.JWKSURL, Now: now, MaxLifetime: s.cfg.MaxTokenLifetime})
-		if err != nil {
-			return fmt.Errorf("token issuer %s: %w", s.cfg.Issuer, err)
-		}
-		deps.Verifier = v
-		deps.SMART = auth.SMARTConfiguration(s.cfg.Issuer, "", s.cfg.JWKSURL)
-		return nil
+		return s.issuerIdentity(ctx, deps, now)
 	}
 	if err := os.MkdirAll(s.cfg.DataDir, 0o700); err != nil {
 		return fmt.Errorf("data directory: %w", err)
@@ -194,8 +190,42 @@ func (s *server) identity(ctx context.Context, deps *api.Deps, now func() time.T
 	if err != nil {
 		return fmt.Errorf("dev verifier: %w", err)
 	}
-	deps.Verifier, deps.Dev = v, dev
-	deps.SMART = auth.SMARTConfiguration(dev.Issuer(), s.URL+"/dev/token", s.URL+"/dev/jwks")
+	smart := auth.DevSMARTConfiguration(s.URL+"/dev/token", s.URL+"/dev/jwks")
+	deps.Verifier, deps.Dev, deps.SMART = v, dev, &smart
+	return nil
+}
+
+// issuerIdentity trusts the configured issuer. Its discovery document is
+// read once, for the keys (unless CPIS_JWKS_URL names them) and for the
+// endpoints the SMART configuration passes on. When that document cannot be
+// had or offers no usable token endpoint, the server still starts if it has
+// the keys, but publishes no SMART configuration (404) and says why.
+func (s *server) issuerIdentity(ctx context.Context, deps *api.Deps, now func() time.Time) error {
+	disc, derr := auth.Discover(ctx, nil, s.cfg.Issuer)
+	jwks := s.cfg.JWKSURL
+	if jwks == "" {
+		if derr != nil {
+			return fmt.Errorf("token issuer %s: %w", s.cfg.Issuer, derr)
+		}
+		jwks = disc.JWKSURI // "" fails in NewVerifier's discovery, with its reason
+	}
+	v, err := auth.NewVerifier(ctx, auth.Config{Issuer: s.cfg.Issuer, Audience: s.cfg.Audience, JWKSURL: jwks, Now: now, MaxLifetime: s.cfg.MaxTokenLifetime})
+	if err != nil {
+		return fmt.Errorf("token issuer %s: %w", s.cfg.Issuer, err)
+	}
+	deps.Verifier = v
+	err = derr
+	if err == nil {
+		var smart auth.SMARTConfig
+		if smart, err = auth.SMARTFromDiscovery(disc, jwks); err == nil {
+			deps.SMART = &smart
+			s.log.Info("SMART configuration", slog.String("token_endpoint", smart.TokenEndpoint),
+				slog.String("authorization_endpoint", smart.AuthorizationEndpoint), slog.Any("capabilities", smart.Capabilities))
+			return nil
+		}
+	}
+	s.log.Warn("no SMART configuration is published (/.well-known/smart-configuration answers 404): "+
+		"clients must be told the token endpoint by other means", slog.String("reason", err.Error()))
 	return nil
 }
 

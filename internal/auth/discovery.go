@@ -78,40 +78,71 @@ func fetchJWKS(ctx context.Context, client *http.Client, jwksURL string) (jwk.Se
 	return jwk.Parse(b)
 }
 
-// discoverJWKS reads jwks_uri from the issuer's OpenID Connect discovery
-// document, which must name the same issuer (OpenID Connect Discovery 1.0,
-// section 4.3), so that a misconfigured URL cannot lend us another issuer's keys.
-func discoverJWKS(ctx context.Context, client *http.Client, issuer string) (string, error) {
-	const op = "auth.discoverJWKS"
+// Discovery is what this server uses of its token issuer's OpenID Connect
+// discovery document (OpenID Connect Discovery 1.0, section 3): where its
+// keys are, and the endpoints and methods it offers clients, which the SMART
+// configuration passes on.
+type Discovery struct {
+	Issuer                string `json:"issuer"`
+	JWKSURI               string `json:"jwks_uri"`
+	AuthorizationEndpoint string `json:"authorization_endpoint"`
+	TokenEndpoint         string `json:"token_endpoint"`
+	// GrantTypesSupported and TokenEndpointAuthMethodsSupported are as
+	// published: absent (nil) means the defaults of section 3, which
+	// SMARTFromDiscovery applies.
+	GrantTypesSupported               []string `json:"grant_types_supported"`
+	TokenEndpointAuthMethodsSupported []string `json:"token_endpoint_auth_methods_supported"`
+	// CodeChallengeMethodsSupported is from RFC 8414, section 2: the PKCE
+	// methods the authorization endpoint accepts. Absent means none is known.
+	CodeChallengeMethodsSupported []string `json:"code_challenge_methods_supported"`
+}
+
+// Discover reads the discovery document of issuer, at issuer +
+// "/.well-known/openid-configuration". The document must name the same
+// issuer (section 4.3), so that a misconfigured URL cannot lend us another
+// issuer's keys or endpoints. client nil means a client with a 10 s timeout.
+// Errors are Unavailable when the document cannot be had, Invalid when it is
+// not one.
+func Discover(ctx context.Context, client *http.Client, issuer string) (Discovery, error) {
+	const op = "auth.Discover"
+	if client == nil {
+		client = &http.Client{Timeout: fetchTimeout}
+	}
 	docURL := strings.TrimSuffix(issuer, "/") + "/.well-known/openid-configuration"
 	if err := checkFetchURL(docURL); err != nil {
-		return "", cpis.E(op, err)
+		return Discovery{}, cpis.E(op, err)
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, docURL, nil)
 	if err != nil {
-		return "", cpis.E(op, cpis.InvalidValue, "the issuer is not a usable URL", err)
+		return Discovery{}, cpis.E(op, cpis.InvalidValue, "the issuer is not a usable URL", err)
 	}
 	req.Header.Set("Accept", "application/json")
 	res, err := client.Do(req)
 	if err != nil {
-		return "", cpis.E(op, cpis.Unavailable, "cannot fetch "+docURL, err)
+		return Discovery{}, cpis.E(op, cpis.Unavailable, "cannot fetch "+docURL, err)
 	}
 	defer res.Body.Close()
 	if res.StatusCode != http.StatusOK {
-		return "", cpis.E(op, cpis.Unavailable, fmt.Sprintf("%s answered %s", docURL, res.Status))
+		return Discovery{}, cpis.E(op, cpis.Unavailable, fmt.Sprintf("%s answered %s", docURL, res.Status))
 	}
-	var doc struct {
-		Issuer  string `json:"issuer"`
-		JWKSURI string `json:"jwks_uri"`
-	}
+	var doc Discovery
 	if err := json.NewDecoder(io.LimitReader(res.Body, maxDiscoveryBytes)).Decode(&doc); err != nil {
-		return "", cpis.E(op, cpis.Invalid, docURL+" is not a discovery document", err)
+		return Discovery{}, cpis.E(op, cpis.Invalid, docURL+" is not a discovery document", err)
 	}
-	switch {
-	case doc.Issuer != issuer:
-		return "", cpis.E(op, cpis.Invalid, fmt.Sprintf("the discovery document names issuer %q, not the configured %q", doc.Issuer, issuer))
-	case doc.JWKSURI == "":
-		return "", cpis.E(op, cpis.Invalid, docURL+" has no jwks_uri")
+	if doc.Issuer != issuer {
+		return Discovery{}, cpis.E(op, cpis.Invalid, fmt.Sprintf("the discovery document names issuer %q, not the configured %q", doc.Issuer, issuer))
+	}
+	return doc, nil
+}
+
+// discoverJWKS reads jwks_uri from the issuer's discovery document.
+func discoverJWKS(ctx context.Context, client *http.Client, issuer string) (string, error) {
+	doc, err := Discover(ctx, client, issuer)
+	if err != nil {
+		return "", cpis.E("auth.discoverJWKS", err)
+	}
+	if doc.JWKSURI == "" {
+		return "", cpis.E("auth.discoverJWKS", cpis.Invalid, "the issuer's discovery document has no jwks_uri")
 	}
 	return doc.JWKSURI, nil
 }
