@@ -35,7 +35,10 @@ func goldenSearchset() Searchset {
 	return Searchset{
 		BaseURL: testBase,
 		Self:    testBase + "/Flag?patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9990276579&_count=2",
-		Next:    testBase + "/Flag?patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9990276579&_count=2&_offset=2",
+		// The cursor of a next link is opaque to this package: this is the one
+		// fhir/search writes after the CLA, as of 2026-11-15T09:00:00Z.
+		Next: testBase + "/Flag?patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9990276579&_count=2" +
+			"&_cursor=AUYABmBM4tpEAAAGT9-vcUAAMGQ2ZjFiN2UtOGExYy00ZDRlLWIxYTMtNmMyZjlkMGU3YjEy",
 		Entries: []proto.Message{FlagResource(p, today, cpis.HealthView), FlagResource(cla, today, cpis.HealthView)},
 		Warnings: []*cpis.Error{{Kind: cpis.InvalidSearch, Expression: "_elements",
 			Msg: "_elements is not supported and was ignored"}},

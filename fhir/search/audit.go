@@ -13,7 +13,7 @@ import (
 const NationalAuditInclude = "AuditEvent:entity-type=http://terminology.hl7.org/CodeSystem/v3-RoleClass|ASSIGNED"
 
 // auditBases are the AuditEvent search parameters in any form.
-var auditBases = []string{"patient", "agent", "date", "_count", "_cursor", "_offset", "_sort"}
+var auditBases = []string{"patient", "agent", "date", "_count", "_cursor", "_sort"}
 
 // ParseAuditSearch reads the parameters of GET /AuditEvent into an audit
 // query, with warnings and errors as ParseFlagSearch. An _include other than
@@ -40,8 +40,6 @@ func ParseAuditSearch(v url.Values, strict bool) (q store.AuditQuery, warnings [
 			if c, ok := p.cursor(name, values, auditCursor); ok {
 				q.Before = &store.AuditKey{Recorded: c.at, ID: c.id}
 			}
-		case name == "_offset":
-			q.Offset = p.offset(name, values)
 		case name == "_sort":
 			if s, ok := p.single(name, values); ok && s != "-date" {
 				p.fail(cpis.InvalidSearch, name, "_sort supports only -date: audit records are listed newest first")
@@ -54,7 +52,6 @@ func ParseAuditSearch(v url.Values, strict bool) (q store.AuditQuery, warnings [
 		return true
 	}, auditBases...)
 	q.RecordedFrom, q.RecordedBefore = recorded.from, recorded.before
-	p.oneWayOfPaging(v)
 	if err := p.err(); err != nil {
 		return store.AuditQuery{}, p.warnings, err
 	}
@@ -82,7 +79,7 @@ func EncodeAudit(q store.AuditQuery) url.Values {
 		v.Set("agent:identifier", SDSUserIDSystem+"|"+q.ActorUserID)
 	}
 	encodeBounds(v, "date", q.RecordedFrom, q.RecordedBefore)
-	encodePaging(v, q.Limit, q.Offset)
+	encodeCount(v, q.Limit)
 	if q.Before != nil {
 		v.Set("_cursor", auditCursorOf(q))
 	}

@@ -39,7 +39,7 @@ func TestParseAuditSearch(t *testing.T) {
 		{"date range", "date=gt2026-01-01T09:00:00Z&date=le2026-01", false, auditQ(func(q *store.AuditQuery) {
 			q.RecordedFrom, q.RecordedBefore = mustTime(t, "2026-01-01T09:00:01Z"), mustTime(t, "2026-02-01T00:00:00Z")
 		}), nil},
-		{"count default is 25", "_offset=25", false, auditQ(func(q *store.AuditQuery) { q.Offset = 25 }), nil},
+		{"_offset is no longer a parameter", "_offset=25", false, auditQ(func(*store.AuditQuery) {}), []problem{{cpis.InvalidSearch, "_offset"}}},
 		{"count", "_count=7", false, auditQ(func(q *store.AuditQuery) { q.Limit = 7 }), nil},
 		{"count capped", "_count=500", false, auditQ(func(q *store.AuditQuery) { q.Limit = MaxCount }), []problem{{cpis.InvalidSearch, "_count"}}},
 		{"sort newest first", "_sort=-date", true, auditQ(func(*store.AuditQuery) {}), nil},
@@ -89,12 +89,12 @@ func TestParseAuditSearchErrors(t *testing.T) {
 		{"date ap", "date=ap2026-01-01", false, []problem{{cpis.InvalidSearch, "date"}}},
 		{"date malformed", "date=01/02/2026", false, []problem{{cpis.InvalidSearch, "date"}}},
 		{"count zero", "_count=0", false, []problem{{cpis.InvalidSearch, "_count"}}},
-		{"offset negative", "_offset=-25", false, []problem{{cpis.InvalidSearch, "_offset"}}},
 		{"sort oldest first", "_sort=date", false, []problem{{cpis.InvalidSearch, "_sort"}}},
 		{"sort lastUpdated", "_sort=-_lastUpdated", false, []problem{{cpis.InvalidSearch, "_sort"}}},
 		{"strict other include", "_include=AuditEvent:agent", true, []problem{{cpis.InvalidSearch, "_include"}}},
 		{"strict revinclude", "_revinclude=Provenance:target", true, []problem{{cpis.InvalidSearch, "_revinclude"}}},
 		{"strict unknown", "type=rest", true, []problem{{cpis.InvalidSearch, "type"}}},
+		{"strict _offset, no longer a parameter", "_offset=25", true, []problem{{cpis.InvalidSearch, "_offset"}}},
 		{"format xml", "_format=xml", false, []problem{{cpis.InvalidValue, "_format"}}},
 	}
 	for _, tt := range tests {

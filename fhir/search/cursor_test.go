@@ -149,8 +149,6 @@ func TestCursorRefusals(t *testing.T) {
 		want []problem
 	}{
 		{"repeated", "_cursor=" + goldenFlagCursor + "&_cursor=" + goldenFlagCursor, []problem{{cpis.InvalidSearch, "_cursor"}}},
-		{"with _offset", "_cursor=" + goldenFlagCursor + "&_offset=20", []problem{{cpis.InvalidSearch, "_offset"}}},
-		{"with _offset 0", "_offset=0&_cursor=" + goldenFlagCursor, []problem{{cpis.InvalidSearch, "_offset"}}},
 		{"a modifier", "_cursor:exact=" + goldenFlagCursor, []problem{{cpis.InvalidSearch, "_cursor:exact"}}},
 	}
 	for _, tt := range flagTests {
@@ -167,7 +165,6 @@ func TestCursorRefusals(t *testing.T) {
 		want []problem
 	}{
 		{"a Flag search's", "_cursor=" + goldenFlagCursor, []problem{{cpis.InvalidSearch, "_cursor"}}},
-		{"with _offset", "_cursor=" + goldenAuditCursor + "&_offset=25", []problem{{cpis.InvalidSearch, "_offset"}}},
 		{"cut short", "_cursor=" + goldenAuditCursor[:12], []problem{{cpis.InvalidSearch, "_cursor"}}},
 	}
 	for _, tt := range auditTests {

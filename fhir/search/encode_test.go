@@ -21,9 +21,9 @@ func TestEncode(t *testing.T) {
 		{"everything", store.PlanQuery{
 			NHSNumber: nhsA, Types: []cpis.PlanType{cpis.CPP, cpis.CLA}, Statuses: []cpis.Status{cpis.Active, cpis.Inactive},
 			UpdatedFrom: mustTime(t, "2026-06-30T23:00:00Z"), UpdatedBefore: mustTime(t, "2026-07-01T10:00:00.123456+01:00"),
-			Limit: 50, Offset: 100, Order: store.OldestFirst,
+			Limit: 50, Order: store.OldestFirst,
 			LACode: "ZLA01", Today: cpis.MustDate("2026-07-01"), VisibleOn: cpis.MustDate("2026-07-01"), // not part of a link
-		}, "_count=50&_lastUpdated=ge2026-06-30T23%3A00%3A00Z&_lastUpdated=lt2026-07-01T09%3A00%3A00.123456Z&_offset=100&_sort=_lastUpdated" +
+		}, "_count=50&_lastUpdated=ge2026-06-30T23%3A00%3A00Z&_lastUpdated=lt2026-07-01T09%3A00%3A00.123456Z&_sort=_lastUpdated" +
 			"&code=CPP%2CCLA&patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9000000009&status=active%2Cinactive"},
 		{"a next page", store.PlanQuery{
 			NHSNumber: nhsA, Limit: 20, AsOf: cursorAsOf, After: &store.PlanKey{LastUpdated: cursorAt, ID: cursorKey},
@@ -44,9 +44,9 @@ func TestEncode(t *testing.T) {
 func TestEncodeAudit(t *testing.T) {
 	q := store.AuditQuery{
 		Patient: nhsB, ActorUserID: sdsID, RecordedFrom: mustTime(t, "2026-01-01T00:00:00.5Z"),
-		Limit: 25, Offset: 50, OrgCode: "RX1", AccessOnly: true, // the last two are not part of a link
+		Limit: 25, OrgCode: "RX1", AccessOnly: true, // the last two are not part of a link
 	}
-	want := "_count=25&_offset=50&_sort=-date&agent%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fsds-user-id%7C555021935107" +
+	want := "_count=25&_sort=-date&agent%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fsds-user-id%7C555021935107" +
 		"&date=ge2026-01-01T00%3A00%3A00.5Z&patient%3Aidentifier=https%3A%2F%2Ffhir.nhs.uk%2FId%2Fnhs-number%7C9449306753"
 	if got := EncodeAudit(q).Encode(); got != want {
 		t.Errorf("EncodeAudit = %s\nwant          %s", got, want)
@@ -63,7 +63,7 @@ func TestEncodeAudit(t *testing.T) {
 var roundTripQueries = []string{
 	"",
 	"patient=9000000009&status=inactive,active&code=764841000000100,UCPP",
-	"subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9990276579&_sort=_lastUpdated&_count=1000&_offset=7",
+	"subject:identifier=https://fhir.nhs.uk/Id/nhs-number|9990276579&_sort=_lastUpdated&_count=1000",
 	"_lastUpdated=2026-07&_lastUpdated=gt2026-07-15T12:00:00.1234567%2B01:00",
 	"_lastUpdated=le2026-03-29&_lastUpdated=ge0001-01-01T00:00:00.000000001Z&foo=bar&_summary=true",
 	"_lastUpdated=9998&status=entered-in-error&_format=json&_pretty=false",
@@ -82,7 +82,7 @@ func TestEncodeRoundTrip(t *testing.T) {
 func TestEncodeAuditRoundTrip(t *testing.T) {
 	for _, raw := range []string{
 		"",
-		"patient=9000000009&agent=555021935107&date=2026-10-25&_count=3&_offset=9&_sort=-date",
+		"patient=9000000009&agent=555021935107&date=2026-10-25&_count=3&_sort=-date",
 		"date=gt2026-01-01T00:00:00.999999999-12:00&date=le9998-12&_include=" + url.QueryEscape(NationalAuditInclude),
 		"patient=9000000009&_cursor=" + goldenAuditCursor,
 	} {

@@ -25,7 +25,7 @@ const (
 
 // flagBases are the Flag search parameters in any form, so that an
 // unsupported modifier on one of them is an error, not an ignored parameter.
-var flagBases = []string{"patient", "subject", "status", "code", "_lastUpdated", "_count", "_cursor", "_offset", "_sort"}
+var flagBases = []string{"patient", "subject", "status", "code", "_lastUpdated", "_count", "_cursor", "_sort"}
 
 // allStatuses is every plan status in the order links list them.
 var allStatuses = []cpis.Status{cpis.Active, cpis.Inactive, cpis.EnteredInError}
@@ -63,8 +63,6 @@ func ParseFlagSearch(v url.Values, strict bool) (q store.PlanQuery, warnings []*
 			if c, ok := p.cursor(name, values, flagCursor); ok {
 				q.AsOf, q.After = c.asOf, &store.PlanKey{LastUpdated: c.at, ID: c.id}
 			}
-		case "_offset":
-			q.Offset = p.offset(name, values)
 		case "_sort":
 			q.Order = p.planOrder(name, values)
 		default:
@@ -73,7 +71,6 @@ func ParseFlagSearch(v url.Values, strict bool) (q store.PlanQuery, warnings []*
 		return true
 	}, flagBases...)
 	q.UpdatedFrom, q.UpdatedBefore = updated.from, updated.before
-	p.oneWayOfPaging(v)
 	if err := p.err(); err != nil {
 		return store.PlanQuery{}, p.warnings, err
 	}
@@ -166,7 +163,7 @@ func Encode(q store.PlanQuery) url.Values {
 		v.Set("status", joinTokens(q.Statuses))
 	}
 	encodeBounds(v, "_lastUpdated", q.UpdatedFrom, q.UpdatedBefore)
-	encodePaging(v, q.Limit, q.Offset)
+	encodeCount(v, q.Limit)
 	if q.After != nil {
 		v.Set("_cursor", planCursor(q))
 	}
@@ -196,11 +193,8 @@ func encodeBounds(v url.Values, name string, from, before time.Time) {
 	}
 }
 
-func encodePaging(v url.Values, limit, offset int) {
+func encodeCount(v url.Values, limit int) {
 	if limit > 0 {
 		v.Set("_count", strconv.Itoa(limit))
-	}
-	if offset > 0 {
-		v.Set("_offset", strconv.Itoa(offset))
 	}
 }

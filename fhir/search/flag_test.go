@@ -61,8 +61,7 @@ func TestParseFlagSearch(t *testing.T) {
 		{"count at cap", "_count=100", false, withQ(func(q *store.PlanQuery) { q.Limit = 100 }), nil},
 		{"count capped", "_count=101", false, withQ(func(q *store.PlanQuery) { q.Limit = 100 }), []problem{{cpis.InvalidSearch, "_count"}}},
 		{"count capped under strict too", "_count=100000", true, withQ(func(q *store.PlanQuery) { q.Limit = 100 }), []problem{{cpis.InvalidSearch, "_count"}}},
-		{"offset zero", "_offset=0", false, defaults(), nil},
-		{"offset", "_offset=40", false, withQ(func(q *store.PlanQuery) { q.Offset = 40 }), nil},
+		{"_offset is no longer a parameter", "_offset=40", false, defaults(), []problem{{cpis.InvalidSearch, "_offset"}}},
 		{"sort oldest first", "_sort=_lastUpdated", false, withQ(func(q *store.PlanQuery) { q.Order = store.OldestFirst }), nil},
 		{"sort newest first", "_sort=-_lastUpdated", false, defaults(), nil},
 		{"format json", "_format=json", true, defaults(), nil},
@@ -78,10 +77,10 @@ func TestParseFlagSearch(t *testing.T) {
 		{"summary ignored", "_summary=count", false, defaults(), []problem{{cpis.InvalidSearch, "_summary"}}},
 		{"elements ignored", "_elements=status", false, defaults(), []problem{{cpis.InvalidSearch, "_elements"}}},
 		{"warnings in name order", "zz=1&_summary=true&aa=2", false, defaults(), []problem{{cpis.InvalidSearch, "_summary"}, {cpis.InvalidSearch, "aa"}, {cpis.InvalidSearch, "zz"}}},
-		{"everything", "patient=" + nhsA + "&status=active&code=CPP&_lastUpdated=2026-11&_count=10&_offset=10&_sort=_lastUpdated", true, store.PlanQuery{
+		{"everything", "patient=" + nhsA + "&status=active&code=CPP&_lastUpdated=2026-11&_count=10&_sort=_lastUpdated", true, store.PlanQuery{
 			NHSNumber: nhsA, Statuses: []cpis.Status{cpis.Active}, Types: []cpis.PlanType{cpis.CPP},
 			UpdatedFrom: mustTime(t, "2026-11-01T00:00:00Z"), UpdatedBefore: mustTime(t, "2026-12-01T00:00:00Z"),
-			Limit: 10, Offset: 10, Order: store.OldestFirst,
+			Limit: 10, Order: store.OldestFirst,
 		}, nil},
 	}
 	for _, tt := range tests {
@@ -174,9 +173,6 @@ func TestParseFlagSearchErrors(t *testing.T) {
 		{"count word", "_count=ten", false, []problem{{cpis.InvalidSearch, "_count"}}},
 		{"count empty", "_count=", false, []problem{{cpis.InvalidSearch, "_count"}}},
 		{"count repeated", "_count=5&_count=6", false, []problem{{cpis.InvalidSearch, "_count"}}},
-		{"offset negative", "_offset=-1", false, []problem{{cpis.InvalidSearch, "_offset"}}},
-		{"offset word", "_offset=next", false, []problem{{cpis.InvalidSearch, "_offset"}}},
-		{"offset overflow", "_offset=99999999999999999999", false, []problem{{cpis.InvalidSearch, "_offset"}}},
 		{"sort other field", "_sort=status", false, []problem{{cpis.InvalidSearch, "_sort"}}},
 		{"sort two keys", "_sort=-_lastUpdated,status", false, []problem{{cpis.InvalidSearch, "_sort"}}},
 		{"sort repeated", "_sort=_lastUpdated&_sort=_lastUpdated", false, []problem{{cpis.InvalidSearch, "_sort"}}},
@@ -184,6 +180,7 @@ func TestParseFlagSearchErrors(t *testing.T) {
 		{"format fhir xml", "_format=application/fhir%2Bxml", false, []problem{{cpis.InvalidValue, "_format"}}},
 		{"pretty not boolean", "_pretty=yes", false, []problem{{cpis.InvalidValue, "_pretty"}}},
 		{"strict unknown", "foo=bar", true, []problem{{cpis.InvalidSearch, "foo"}}},
+		{"strict _offset, no longer a parameter", "_offset=20", true, []problem{{cpis.InvalidSearch, "_offset"}}},
 		{"strict summary", "_summary=count", true, []problem{{cpis.InvalidSearch, "_summary"}}},
 		{"strict elements", "_elements=status", true, []problem{{cpis.InvalidSearch, "_elements"}}},
 		{"every problem reported", "patient=" + nhsBad + "&status=open&_count=0", false, []problem{{cpis.InvalidSearch, "_count"}, {cpis.InvalidNHSNumber, "patient"}, {cpis.InvalidSearch, "status"}}},

@@ -178,27 +178,3 @@ func (p *parser) count(name string, values []string, def int) int {
 	}
 	return n
 }
-
-// offset reads _offset, the paging position next links carried before
-// _cursor. Deprecated: it stays only until the api writes _cursor in its
-// next links, then goes, with store.PlanQuery.Offset.
-func (p *parser) offset(name string, values []string) int {
-	s, ok := p.single(name, values)
-	if !ok {
-		return 0
-	}
-	n, err := strconv.Atoi(s)
-	if err != nil || n < 0 {
-		p.fail(cpis.InvalidSearch, name, "_offset must be a whole number of at least 0")
-		return 0
-	}
-	return n
-}
-
-// oneWayOfPaging refuses _cursor together with _offset: a page starts after
-// a key or at a position, not both.
-func (p *parser) oneWayOfPaging(v url.Values) {
-	if v.Has("_cursor") && v.Has("_offset") {
-		p.fail(cpis.InvalidSearch, "_offset", "_offset cannot be combined with _cursor: follow the next link as it was given")
-	}
-}

@@ -134,7 +134,7 @@ type PlanQuery struct {
 	UpdatedFrom, UpdatedBefore time.Time
 	Order                      Order
 	// After, when set, keeps only plans that sort after this key in Order
-	// (keyset paging). Invalid with an empty ID, or together with Offset.
+	// (keyset paging). Invalid with an empty ID.
 	After *PlanKey
 	// AsOf, when set, runs the search on the register as it was at that
 	// instant: for each plan its newest version with LastUpdated <= AsOf
@@ -144,12 +144,8 @@ type PlanQuery struct {
 	// now: NHSNumber and LACode must also hold for the plan's current
 	// version, and so must VisibleOn, so a plan withdrawn or past its
 	// display window since AsOf is never shown to health users.
-	AsOf time.Time
-	// Offset skips that many matches. Deprecated: it skips or repeats plans
-	// that change between pages; use After (and AsOf). Kept only until the
-	// api pages with After.
-	Offset int
-	Limit  int // the page size: 1..1000, else Invalid
+	AsOf  time.Time
+	Limit int // the page size: 1..1000, else Invalid
 }
 
 // PlanKey is where a plan sorts in a search: by LastUpdated, ties broken by
@@ -186,11 +182,8 @@ type AuditQuery struct {
 	// Before, when set, keeps only records that sort after this key, newest
 	// first: older, or as old with a smaller ID (keyset paging). The trail
 	// is append-only, so following pages by Before gives every record once.
-	// Invalid with an empty ID, or together with Offset.
+	// Invalid with an empty ID.
 	Before *AuditKey
-	// Offset skips that many records. Deprecated: use Before. Kept only
-	// until the api pages with Before.
-	Offset int
 	Limit  int // 1..1000, else Invalid
 }
 

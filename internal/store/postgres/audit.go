@@ -76,7 +76,7 @@ func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]cpis.Aud
 
 // auditSearchSQL builds the query for q.
 func auditSearchSQL(q store.AuditQuery) (string, []any, error) {
-	if err := checkPage(q.Offset, q.Limit, q.Before != nil && q.Before.ID == "", q.Before != nil); err != nil {
+	if err := checkPage(q.Limit, q.Before != nil && q.Before.ID == ""); err != nil {
 		return "", nil, err
 	}
 	var w where
@@ -105,7 +105,7 @@ func auditSearchSQL(q store.AuditQuery) (string, []any, error) {
 		w.add("recorded <= " + at + " AND (recorded, id) < (" + at + ", " + w.arg(q.Before.ID) + ")")
 	}
 	sql := `SELECT ` + auditColumnList + ` FROM audit_events` + w.sql() +
-		` ORDER BY recorded DESC, id DESC` + w.page(q.Offset, q.Limit)
+		` ORDER BY recorded DESC, id DESC` + w.page(q.Limit)
 	return sql, w.args, nil
 }
 

@@ -45,7 +45,7 @@ func (s *Store) SearchPlans(ctx context.Context, q store.PlanQuery) (store.PlanP
 // each found by its primary key in plan_versions.
 func PlanSearchSQL(q store.PlanQuery) (string, []any, error) {
 	const op = "postgres.PlanSearchSQL"
-	if err := checkPage(q.Offset, q.Limit, q.After != nil && q.After.ID == "", q.After != nil); err != nil {
+	if err := checkPage(q.Limit, q.After != nil && q.After.ID == ""); err != nil {
 		return "", nil, err
 	}
 	order := " ORDER BY last_updated DESC, id DESC"
@@ -57,13 +57,13 @@ func PlanSearchSQL(q store.PlanQuery) (string, []any, error) {
 		return "", nil, cpis.E(op, err)
 	}
 	if q.AsOf.IsZero() {
-		return `SELECT ` + planColumns + ` FROM plans` + w.sql() + order + w.page(q.Offset, q.Limit+1), w.args, nil
+		return `SELECT ` + planColumns + ` FROM plans` + w.sql() + order + w.page(q.Limit+1), w.args, nil
 	}
 	w.add("last_updated <= " + w.arg(q.AsOf))
 	// The unchanged arm has its own order and limit: PostgreSQL 15 merges
 	// the arms of a union in order only when an index leads with the sort
 	// key, and plans_la_code_idx leads with la_code.
-	unchanged := `(SELECT ` + planColumns + ` FROM plans` + w.sql() + order + ` LIMIT ` + w.arg(q.Offset+q.Limit+1) + `)`
+	unchanged := `(SELECT ` + planColumns + ` FROM plans` + w.sql() + order + w.page(q.Limit+1) + `)`
 	w.conds = nil
 	if err := w.plan("v.", q); err != nil {
 		return "", nil, cpis.E(op, err)
@@ -76,7 +76,7 @@ func PlanSearchSQL(q store.PlanQuery) (string, []any, error) {
 		` ORDER BY x.version DESC LIMIT 1)`
 	sql := `SELECT ` + planColumns + ` FROM (` + unchanged +
 		` UNION ALL SELECT ` + qualified("v.", planColumns) + ` FROM plans c CROSS JOIN LATERAL ` + asOf + ` v` + w.sql() +
-		`) s` + order + w.page(q.Offset, q.Limit+1)
+		`) s` + order + w.page(q.Limit+1)
 	return sql, w.args, nil
 }
 
@@ -179,17 +179,15 @@ func (w *where) statuses(t string, sts []cpis.Status, today cpis.Date) (string, 
 }
 
 // checkPage refuses paging the contract does not allow, rather than
-// silently returning everything or nothing: a limit outside 1..1000, a
-// negative offset, a keyset without an id, or both a keyset and an offset.
-func checkPage(offset, limit int, emptyKey, keyset bool) error {
+// silently returning everything or nothing: a limit outside 1..1000, or a
+// keyset without an id.
+func checkPage(limit int, emptyKey bool) error {
 	const op = "postgres.checkPage"
 	switch {
-	case offset < 0 || limit < 1 || limit > maxPage:
-		return cpis.E(op, cpis.Invalid, "a page is 1 to 1000 results from a non-negative offset")
+	case limit < 1 || limit > maxPage:
+		return cpis.E(op, cpis.Invalid, "a page is 1 to 1000 results")
 	case emptyKey:
 		return cpis.E(op, cpis.Invalid, "a page that starts after a key needs the key's id")
-	case keyset && offset > 0:
-		return cpis.E(op, cpis.Invalid, "a page starts after a key or at an offset, not both")
 	}
 	return nil
 }
@@ -217,11 +215,5 @@ func (w *where) sql() string {
 	return " WHERE " + strings.Join(w.conds, " AND ")
 }
 
-// page is the LIMIT and OFFSET clause.
-func (w *where) page(offset, limit int) string {
-	s := " LIMIT " + w.arg(limit)
-	if offset > 0 {
-		s += " OFFSET " + w.arg(offset)
-	}
-	return s
-}
+// page is the LIMIT clause.
+func (w *where) page(limit int) string { return " LIMIT " + w.arg(limit) }

@@ -22,7 +22,7 @@ const (
 	// checked against the plans it returned (a JSON array) by the unique
 	// index on plans.id, until the limit is reached. Parameters: the NHS
 	// number, the reading LA's code twice (empty for health readers), the
-	// limit. "? + 0": see limitOffset.
+	// limit. "? + 0": see pageLimit.
 	sqlAccessHistory = `SELECT ` + auditCols + ` FROM audit_events a
 		WHERE a.nhs_number = ? AND a.access = 1
 			AND EXISTS (SELECT 1 FROM json_each(a.plan_ids) j JOIN plans p ON p.id = j.value

@@ -9,10 +9,10 @@ import (
 	"github.com/cpis-fhir/cpis/internal/store"
 )
 
-// limitOffset ends a paged query. "? + 0" rather than "?": SQLite reads a
-// bare LIMIT parameter when planning, so binding a new value would make it
+// pageLimit ends a paged query. "? + 0" rather than "?": SQLite reads a bare
+// LIMIT parameter when planning, so binding a new value would make it
 // re-prepare the statement on every run (measured: 53 against 20 µs a search).
-const limitOffset = ` LIMIT ? + 0 OFFSET ? + 0`
+const pageLimit = ` LIMIT ? + 0`
 
 // maxPage is the largest page a search returns (store.PlanQuery.Limit).
 const maxPage = 1000
@@ -38,7 +38,7 @@ func (w *where) String() string {
 // SearchPlans returns a page of the plans matching q.
 func (s *Store) SearchPlans(ctx context.Context, q store.PlanQuery) (store.PlanPage, error) {
 	const op = "sqlite.SearchPlans"
-	if err := checkPage(op, q.Offset, q.Limit, q.After != nil && q.After.ID == "", q.After != nil); err != nil {
+	if err := checkPage(op, q.Limit, q.After != nil && q.After.ID == ""); err != nil {
 		return store.PlanPage{}, err
 	}
 	query, args, ok, err := planSearchSQL(op, q)
@@ -49,7 +49,7 @@ func (s *Store) SearchPlans(ctx context.Context, q store.PlanQuery) (store.PlanP
 		return store.PlanPage{Plans: []cpis.Plan{}}, nil
 	}
 	// One row more than the page tells whether there is a next page.
-	plans, err := queryAll(ctx, s, scanPlan, query, append(args, q.Limit+1, q.Offset)...)
+	plans, err := queryAll(ctx, s, scanPlan, query, append(args, q.Limit+1)...)
 	if err != nil {
 		return store.PlanPage{}, fail(op, err)
 	}
@@ -60,8 +60,7 @@ func (s *Store) SearchPlans(ctx context.Context, q store.PlanQuery) (store.PlanP
 	return page, nil
 }
 
-// planSearchSQL builds the query for q, without its LIMIT and OFFSET
-// arguments. ok is false when q asks only for types that do not exist.
+// planSearchSQL builds the query for q, without its LIMIT argument. ok is false when q asks only for types that do not exist.
 //
 // With AsOf, a plan's version as of then is its current row when that row
 // was written at or before AsOf, which is true of all but the few plans
@@ -79,7 +78,7 @@ func planSearchSQL(op string, q store.PlanQuery) (query string, args []any, ok b
 		return "", nil, ok, err
 	}
 	if q.AsOf.IsZero() {
-		return `SELECT ` + planCols + ` FROM plans` + w.String() + order + limitOffset, w.args, true, nil
+		return `SELECT ` + planCols + ` FROM plans` + w.String() + order + pageLimit, w.args, true, nil
 	}
 	w.add("last_updated <= ?", micros(q.AsOf))
 	var c where
@@ -89,18 +88,18 @@ func planSearchSQL(op string, q store.PlanQuery) (query string, args []any, ok b
 	c.add("v.version = (SELECT MAX(x.version) FROM plan_versions x WHERE x.id = c.id AND x.last_updated <= ?)", micros(q.AsOf))
 	query = `SELECT ` + planCols + ` FROM plans` + w.String() +
 		` UNION ALL SELECT ` + qualified("v.", planCols) + ` FROM plans c JOIN plan_versions v ON v.id = c.id` + c.String() +
-		order + limitOffset
+		order + pageLimit
 	return query, append(w.args, c.args...), true, nil
 }
 
-func checkPage(op string, offset, limit int, emptyKey, keyset bool) error {
+// checkPage refuses paging the contract does not allow: a limit outside
+// 1..1000, or a key without an id.
+func checkPage(op string, limit int, emptyKey bool) error {
 	switch {
-	case limit < 1 || limit > maxPage || offset < 0:
-		return cpis.E(op, cpis.Invalid, "a page needs a limit from 1 to 1000 and an offset of 0 or more")
+	case limit < 1 || limit > maxPage:
+		return cpis.E(op, cpis.Invalid, "a page needs a limit from 1 to 1000")
 	case emptyKey:
 		return cpis.E(op, cpis.Invalid, "a page that starts after a key needs the key's id")
-	case keyset && offset > 0:
-		return cpis.E(op, cpis.Invalid, "a page starts after a key or at an offset, not both")
 	}
 	return nil
 }
@@ -213,7 +212,7 @@ func (w *where) statuses(t string, statuses []cpis.Status, today string) {
 // SearchAudit returns the audit records matching q, newest first.
 func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]cpis.AuditRecord, error) {
 	const op = "sqlite.SearchAudit"
-	if err := checkPage(op, q.Offset, q.Limit, q.Before != nil && q.Before.ID == "", q.Before != nil); err != nil {
+	if err := checkPage(op, q.Limit, q.Before != nil && q.Before.ID == ""); err != nil {
 		return nil, err
 	}
 	var w where
@@ -241,8 +240,8 @@ func (s *Store) SearchAudit(ctx context.Context, q store.AuditQuery) ([]cpis.Aud
 		w.add("recorded <= ? AND (recorded, id) < (?, ?)", at, at, q.Before.ID)
 	}
 	query := `SELECT ` + auditCols + ` FROM audit_events` + w.String() +
-		` ORDER BY recorded DESC, id DESC` + limitOffset
-	recs, err := queryAll(ctx, s, scanAudit, query, append(w.args, q.Limit, q.Offset)...)
+		` ORDER BY recorded DESC, id DESC` + pageLimit
+	recs, err := queryAll(ctx, s, scanAudit, query, append(w.args, q.Limit)...)
 	if err != nil {
 		return nil, fail(op, err)
 	}

@@ -263,7 +263,8 @@ func TestStatementsAreReused(t *testing.T) {
 	s := openTemp(t)
 	defer s.Close()
 	for i, nhs := range testNHSNumbers(20) {
-		q := store.PlanQuery{NHSNumber: nhs, VisibleOn: cpis.MustDate("2025-01-01").AddDays(i), Limit: 1 + i, Offset: i,
+		key := &store.PlanKey{LastUpdated: time.Date(2025, 1, 1, 0, i, 0, 0, time.UTC), ID: uuid.NewString()}
+		q := store.PlanQuery{NHSNumber: nhs, VisibleOn: cpis.MustDate("2025-01-01").AddDays(i), Limit: 1 + i, After: key,
 			Types: []cpis.PlanType{cpis.CLA, cpis.CPP, cpis.CLA}}
 		if _, err := s.SearchPlans(ctx, q); err != nil {
 			t.Fatal(err)

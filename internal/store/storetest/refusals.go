@@ -24,7 +24,6 @@ func testRefusals(t *testing.T, open opener) {
 		{"no limit", store.PlanQuery{NHSNumber: nhs}},
 		{"a negative limit", store.PlanQuery{NHSNumber: nhs, Limit: -1}},
 		{"over the largest page", store.PlanQuery{NHSNumber: nhs, Limit: 1001}},
-		{"a negative offset", store.PlanQuery{NHSNumber: nhs, Limit: 10, Offset: -1}},
 		{"statuses without a day", store.PlanQuery{NHSNumber: nhs, Limit: 10, Statuses: []cpis.Status{cpis.Active}}},
 		{"an unknown status", store.PlanQuery{NHSNumber: nhs, Limit: 10, Statuses: []cpis.Status{"proposed"}, Today: today}},
 		{"an unknown status among known ones", store.PlanQuery{NHSNumber: nhs, Limit: 10,
@@ -42,7 +41,6 @@ func testRefusals(t *testing.T, open opener) {
 	}{
 		{"no limit", store.AuditQuery{Patient: nhs}},
 		{"over the largest page", store.AuditQuery{Patient: nhs, Limit: 1001}},
-		{"a negative offset", store.AuditQuery{Patient: nhs, Limit: 10, Offset: -1}},
 	}
 	for _, tt := range audits {
 		t.Run("SearchAudit/"+tt.name, func(t *testing.T) {

@@ -218,24 +218,21 @@ func updatedCases(t *testing.T) []searchCase {
 }
 
 func pagingCases() []searchCase {
-	lay := func(o store.Order, offset, limit int) store.PlanQuery {
-		return store.PlanQuery{LACode: la(3).Code, Order: o, Offset: offset, Limit: limit}
+	lay := func(o store.Order, limit int) store.PlanQuery {
+		return store.PlanQuery{LACode: la(3).Code, Order: o, Limit: limit}
 	}
 	return []searchCase{
-		{"newest first, ties by id descending", lay(store.NewestFirst, 0, 10), []string{"y4", "y5", "y2", "y3", "y1"}, false},
-		{"oldest first, ties by id ascending", lay(store.OldestFirst, 0, 10), []string{"y1", "y3", "y2", "y5", "y4"}, false},
-		{"first page", lay(store.NewestFirst, 0, 2), []string{"y4", "y5"}, true},
-		{"second page", lay(store.NewestFirst, 2, 2), []string{"y2", "y3"}, true},
-		{"last page", lay(store.NewestFirst, 4, 2), []string{"y1"}, false},
-		{"past the end", lay(store.NewestFirst, 5, 2), nil, false},
-		{"oldest first, second page", lay(store.OldestFirst, 2, 2), []string{"y2", "y5"}, true},
-		{"a page of exactly all", lay(store.NewestFirst, 0, 5), []string{"y4", "y5", "y2", "y3", "y1"}, false},
-		{"one short of all", lay(store.OldestFirst, 0, 4), []string{"y1", "y3", "y2", "y5"}, true},
+		{"newest first, ties by id descending", lay(store.NewestFirst, 10), []string{"y4", "y5", "y2", "y3", "y1"}, false},
+		{"oldest first, ties by id ascending", lay(store.OldestFirst, 10), []string{"y1", "y3", "y2", "y5", "y4"}, false},
+		{"first page", lay(store.NewestFirst, 2), []string{"y4", "y5"}, true},
+		{"a page of exactly all", lay(store.NewestFirst, 5), []string{"y4", "y5", "y2", "y3", "y1"}, false},
+		{"one short of all", lay(store.OldestFirst, 4), []string{"y1", "y3", "y2", "y5"}, true},
 		{"after a key, ties by id descending", after(store.NewestFirst, at(12), "00000000-0000-4000-8000-000000000004"), []string{"y2", "y3"}, true},
 		{"after a key, ties by id ascending", after(store.OldestFirst, at(11), "00000000-0000-4000-8000-000000000002"), []string{"y2", "y5"}, true},
 		{"after the last key", after(store.NewestFirst, at(11), "00000000-0000-4000-8000-000000000002"), []string{"y1"}, false},
 		{"after a key no plan has", after(store.NewestFirst, at(11), "00000000-0000-4000-8000-000000000002a"), []string{"y3", "y1"}, false},
 		{"after the end", after(store.OldestFirst, at(12), "00000000-0000-4000-8000-000000000005"), nil, false},
+		{"after the end, newest first", after(store.NewestFirst, at(10), "00000000-0000-4000-8000-000000000001"), nil, false},
 	}
 }
 
