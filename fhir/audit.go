@@ -22,6 +22,8 @@ const (
 	accessScheduledCode    = "scheduled"
 	accessUnscheduledLabel = "Unscheduled care access (B0107): the responsible local authority is notified"
 	accessScheduledLabel   = "Scheduled care access (B0170): no notification is sent"
+	traceIDCode            = "trace-id"
+	traceIDLabel           = "transport specific unique identifier where the TraceID header is used"
 )
 
 // The audit shape (docs/domain.md, Audit shape: IHE BALP on R4), with these
@@ -55,7 +57,12 @@ const (
 //	                   a health user's role (v3-RoleClass#ASSIGNED, a
 //	                   PractitionerRole: see practitionerrole.go); the
 //	                   X-Request-ID (BALP BasicAuditEntityType#XrequestId,
-//	                   what.identifier {system RequestIDSystem, value}).
+//	                   what.identifier {system RequestIDSystem, value}); the
+//	                   national API's TraceID header when sent (our
+//	                   cpis-audit-entity-type#trace-id, what.identifier
+//	                   {system TraceIDSystem, value}): BALP's code system
+//	                   has XrequestId only, and a TraceID is neither an
+//	                   X-Request-ID nor a W3C traceparent.
 
 // AuditEventResource renders one audit record as an R4 AuditEvent. The
 // observer is the server instance that recorded it (rec.Source), or, for a
@@ -178,7 +185,7 @@ func auditSource(baseURL string) *aepb.AuditEvent_Source {
 type aeEntity = aepb.AuditEvent_Entity
 
 // auditEntities are the patient, the plans, the query, the practitioner's
-// role (see practitionerrole.go) and the request id.
+// role (see practitionerrole.go), the request id and the trace id.
 func auditEntities(rec cpis.AuditRecord) []*aepb.AuditEvent_Entity {
 	var es []*aepb.AuditEvent_Entity
 	if rec.Patient != "" {
@@ -209,6 +216,12 @@ func auditEntities(rec cpis.AuditRecord) []*aepb.AuditEvent_Entity {
 		es = append(es, &aepb.AuditEvent_Entity{
 			What: &dpb.Reference{Identifier: identifier(RequestIDSystem, rec.RequestID)},
 			Type: coding(balpEntityTypeSystem, "XrequestId", "XrequestId"),
+		})
+	}
+	if rec.TraceID != "" {
+		es = append(es, &aepb.AuditEvent_Entity{
+			What: &dpb.Reference{Identifier: identifier(TraceIDSystem, rec.TraceID)},
+			Type: coding(AuditEntityTypeSystem, traceIDCode, traceIDLabel),
 		})
 	}
 	return es

@@ -31,8 +31,8 @@ func TestAuditEventResource(t *testing.T) {
 		rec  cpis.AuditRecord
 		want shape
 	}{
-		{"unscheduled search", healthSearchRecord(), shape{"unscheduled", "IRCP", SDSUserIDSystem, 2, []string{"1", "4", "24", "ASSIGNED", "XrequestId"}, cpb.AuditEventOutcomeCode_SUCCESS}},
-		{"scheduled read", scheduledRead, shape{"scheduled", "IRCP", SDSUserIDSystem, 2, []string{"1", "4", "ASSIGNED", "XrequestId"}, cpb.AuditEventOutcomeCode_SUCCESS}},
+		{"unscheduled search", healthSearchRecord(), shape{"unscheduled", "IRCP", SDSUserIDSystem, 2, []string{"1", "4", "24", "ASSIGNED", "XrequestId", "trace-id"}, cpb.AuditEventOutcomeCode_SUCCESS}},
+		{"scheduled read", scheduledRead, shape{"scheduled", "IRCP", SDSUserIDSystem, 2, []string{"1", "4", "ASSIGNED", "XrequestId", "trace-id"}, cpb.AuditEventOutcomeCode_SUCCESS}},
 		{"LA create", laCreateRecord(), shape{"", "AUT", ClientIDSystem, 2, []string{"1", "4", "XrequestId"}, cpb.AuditEventOutcomeCode_SUCCESS}},
 		{"LA read", laRead, shape{"", "IRCP", ClientIDSystem, 2, []string{"1", "4", "XrequestId"}, cpb.AuditEventOutcomeCode_SUCCESS}},
 		{"bare, unknown outcome", bare, shape{"", "IRCP", SDSUserIDSystem, 1, []string{"ASSIGNED"}, cpb.AuditEventOutcomeCode_INVALID_UNINITIALIZED}},
@@ -77,5 +77,29 @@ func TestAuditQueryEncoding(t *testing.T) {
 	want := `"query":"` + base64.StdEncoding.EncodeToString([]byte(rec.Query)) + `"`
 	if !strings.Contains(string(b), want) {
 		t.Errorf("want %s in\n%s", want, b)
+	}
+}
+
+// TestAuditTraceID: the national API's TraceID is an entity beside the
+// X-Request-ID, identified as the request id is, typed by our own code
+// system (BALP has no code for it).
+func TestAuditTraceID(t *testing.T) {
+	rec := healthSearchRecord()
+	ae := AuditEventResource(rec, testBase)
+	type entity struct{ System, Value, TypeSystem, TypeCode string }
+	var got []entity
+	for _, e := range ae.GetEntity() {
+		sys := e.GetType().GetSystem().GetValue()
+		if id := e.GetWhat().GetIdentifier(); id != nil && (sys == balpEntityTypeSystem || sys == AuditEntityTypeSystem) {
+			got = append(got, entity{id.GetSystem().GetValue(), id.GetValue().GetValue(),
+				e.GetType().GetSystem().GetValue(), e.GetType().GetCode().GetValue()})
+		}
+	}
+	want := []entity{
+		{RequestIDSystem, rec.RequestID, balpEntityTypeSystem, "XrequestId"},
+		{TraceIDSystem, rec.TraceID, AuditEntityTypeSystem, traceIDCode},
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("identified entities (-want +got):\n%s", diff)
 	}
 }

@@ -41,19 +41,21 @@ const CanonicalBase = "https://cpis.example.org/fhir"
 
 // Canonical URLs of the conformance resources in profiles/.
 const (
-	FlagProfileURL       = CanonicalBase + "/StructureDefinition/cpis-flag"
-	EmergencyPhoneURL    = CanonicalBase + "/StructureDefinition/emergency-duty-telephone"
-	OfficePhoneURL       = CanonicalBase + "/StructureDefinition/office-hours-telephone"
-	ChildBirthDateURL    = CanonicalBase + "/StructureDefinition/child-birth-date"
-	PlanTypeSystem       = CanonicalBase + "/CodeSystem/cpis-plan-type"
-	PlanTypeValueSet     = CanonicalBase + "/ValueSet/cpis-plan-type"
-	AccessTypeSystem     = CanonicalBase + "/CodeSystem/cpis-access-type"
-	AccessTypeValueSet   = CanonicalBase + "/ValueSet/cpis-access-type"
-	FlagCodeSearchURL    = CanonicalBase + "/SearchParameter/cpis-flag-code"
-	FlagStatusSearchURL  = CanonicalBase + "/SearchParameter/cpis-flag-status"
-	RequestIDSystem      = CanonicalBase + "/Id/request-id" // AuditEvent entity: the X-Request-ID
-	ClientIDSystem       = CanonicalBase + "/Id/client-id"  // AuditEvent agent: an LA system's OAuth client id
-	serverObserverSystem = "urn:ietf:rfc:3986"              // the observer is named by its base URL
+	FlagProfileURL        = CanonicalBase + "/StructureDefinition/cpis-flag"
+	EmergencyPhoneURL     = CanonicalBase + "/StructureDefinition/emergency-duty-telephone"
+	OfficePhoneURL        = CanonicalBase + "/StructureDefinition/office-hours-telephone"
+	ChildBirthDateURL     = CanonicalBase + "/StructureDefinition/child-birth-date"
+	PlanTypeSystem        = CanonicalBase + "/CodeSystem/cpis-plan-type"
+	PlanTypeValueSet      = CanonicalBase + "/ValueSet/cpis-plan-type"
+	AccessTypeSystem      = CanonicalBase + "/CodeSystem/cpis-access-type"
+	AccessTypeValueSet    = CanonicalBase + "/ValueSet/cpis-access-type"
+	AuditEntityTypeSystem = CanonicalBase + "/CodeSystem/cpis-audit-entity-type" // AuditEvent entity types BALP lacks
+	FlagCodeSearchURL     = CanonicalBase + "/SearchParameter/cpis-flag-code"
+	FlagStatusSearchURL   = CanonicalBase + "/SearchParameter/cpis-flag-status"
+	RequestIDSystem       = CanonicalBase + "/Id/request-id" // AuditEvent entity: the X-Request-ID
+	TraceIDSystem         = CanonicalBase + "/Id/trace-id"   // AuditEvent entity: the national API's TraceID header
+	ClientIDSystem        = CanonicalBase + "/Id/client-id"  // AuditEvent agent: an LA system's OAuth client id
+	serverObserverSystem  = "urn:ietf:rfc:3986"              // the observer is named by its base URL
 )
 
 // National and international systems (docs/domain.md, Identifier systems and

@@ -98,6 +98,7 @@ func healthSearchRecord() cpis.AuditRecord {
 		PlanIDs:     []string{"5f0c7a52-3d5e-4c8e-9a53-0f2b7f1f6a01"},
 		Query:       "/Flag?patient=9990276579",
 		RequestID:   "7c9e6679-7425-40de-944b-e07fc1f90ae7",
+		TraceID:     "3f2504e0-4f89-41d3-9a0c-0305e82c3301",
 		Access:      true,
 		Unscheduled: true,
 	}
@@ -208,7 +209,7 @@ func TestURLsDefined(t *testing.T) {
 	defined := definedURLs()
 	for _, u := range []string{
 		FlagProfileURL, EmergencyPhoneURL, OfficePhoneURL, ChildBirthDateURL,
-		PlanTypeSystem, PlanTypeValueSet, AccessTypeSystem, AccessTypeValueSet,
+		PlanTypeSystem, PlanTypeValueSet, AccessTypeSystem, AccessTypeValueSet, AuditEntityTypeSystem,
 		FlagCodeSearchURL, FlagStatusSearchURL,
 	} {
 		if !defined[u] {
@@ -226,6 +227,7 @@ func TestCodeSystemsMatch(t *testing.T) {
 	}{
 		{"cpis-plan-type", map[string]string{"CPP": cpis.CPP.Display(), "CLA": cpis.CLA.Display(), "UCPP": cpis.UCPP.Display()}},
 		{"cpis-access-type", map[string]string{accessUnscheduledCode: accessUnscheduledLabel, accessScheduledCode: accessScheduledLabel}},
+		{"cpis-audit-entity-type", map[string]string{traceIDCode: traceIDLabel}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {

@@ -80,6 +80,10 @@ type AuditRecord struct {
 	PlanIDs     []string  // the plans returned or written
 	Query       string    // for a search: the request path and query as received
 	RequestID   string    // X-Request-ID
+	// TraceID is the TraceID header a caller of the national CP-IS API sends
+	// (a UUID in its examples), "" when there was none: recorded so that an
+	// access can be matched with the caller's own trace of it.
+	TraceID string
 	// Access marks a health user's view of plan data: such records make up the
 	// "Child Protection Information Previously Viewed By" history.
 	Access bool

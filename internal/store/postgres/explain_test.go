@@ -171,7 +171,8 @@ func loadAccesses(t *testing.T, s *postgres.Store, start time.Time, months, perM
 			'health-user', '55500000' || (i % 50), 'Test Practitioner', '555021935107', 'S8001:G8005:R8000', 'Role',
 			'RXX0' || (i % 7), 'Test Hospital', '{B0107}', ($4::text[])[1 + i % 200],
 			CASE WHEN i / 200 % 2 = 0 THEN ARRAY['pa-' || i % 200, 'pb-' || i % 200] ELSE ARRAY['pb-' || i % 200] END,
-			'/Flag', gen_random_uuid()::text, i % 3 <> 0, true, '{ZLA01}', 'https://replica-1.cpis.example.org'
+			'/Flag', gen_random_uuid()::text, i % 3 <> 0, true, '{ZLA01}', 'https://replica-1.cpis.example.org',
+			gen_random_uuid()::text
 		FROM generate_series(0, $3 - 1) AS i`, start, end, n, nhs)
 	if err != nil {
 		t.Fatal(err)

@@ -78,7 +78,7 @@ func fromPgDate(d pgtype.Date) cpis.Date {
 const auditColumnList = "id, recorded, action, interaction, outcome, " +
 	"actor_kind, actor_user_id, actor_name, actor_role_profile_id, actor_role_code, " +
 	"actor_role_name, actor_org_code, actor_org_name, actor_activities, " +
-	"nhs_number, plan_ids, query, request_id, access, unscheduled, la_codes, source"
+	"nhs_number, plan_ids, query, request_id, access, unscheduled, la_codes, source, trace_id"
 
 // auditColumns is auditColumnList as COPY wants it.
 var auditColumns = strings.Split(auditColumnList, ", ")
@@ -92,6 +92,7 @@ func auditArgs(r cpis.AuditRecord) []any {
 		string(a.Kind), a.UserID, a.Name, a.RoleProfileID, a.RoleCode,
 		a.RoleName, a.OrgCode, a.OrgName, a.Activities,
 		string(r.Patient), r.PlanIDs, r.Query, r.RequestID, r.Access, r.Unscheduled, r.LACodes, r.Source,
+		r.TraceID,
 	}
 }
 
@@ -106,7 +107,8 @@ func scanAudit(row pgx.Row) (cpis.AuditRecord, error) {
 	err := row.Scan(&r.ID, &recorded, &action, &r.Interaction, &r.Outcome,
 		&kind, &a.UserID, &a.Name, &a.RoleProfileID, &a.RoleCode,
 		&a.RoleName, &a.OrgCode, &a.OrgName, &a.Activities,
-		&nhs, &r.PlanIDs, &r.Query, &r.RequestID, &r.Access, &r.Unscheduled, &r.LACodes, &r.Source)
+		&nhs, &r.PlanIDs, &r.Query, &r.RequestID, &r.Access, &r.Unscheduled, &r.LACodes, &r.Source,
+		&r.TraceID)
 	if err != nil {
 		return cpis.AuditRecord{}, err
 	}

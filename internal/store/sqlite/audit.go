@@ -13,11 +13,11 @@ import (
 // auditCols are the columns a cpis.AuditRecord is read from, in scanAudit's order.
 const auditCols = `id, recorded, action, interaction, outcome, actor_kind, actor_user_id, actor_name,
 	actor_role_profile_id, actor_role_code, actor_role_name, actor_org_code, actor_org_name,
-	actor_activities, nhs_number, plan_ids, query, request_id, access, unscheduled, la_codes, source`
+	actor_activities, nhs_number, plan_ids, query, request_id, access, unscheduled, la_codes, source, trace_id`
 
 const (
 	sqlInsertAudit = `INSERT INTO audit_events (` + auditCols + `)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// audit_events_patient_idx answers this in index order; each access is
 	// checked against the plans it returned (a JSON array) by the unique
 	// index on plans.id, until the limit is reached. Parameters: the NHS
@@ -66,7 +66,8 @@ func auditArgs(r cpis.AuditRecord) ([]any, error) {
 	a := r.Actor
 	return []any{r.ID, micros(r.Recorded), string(r.Action), r.Interaction, r.Outcome,
 		string(a.Kind), a.UserID, a.Name, a.RoleProfileID, a.RoleCode, a.RoleName, a.OrgCode, a.OrgName,
-		acts, string(r.Patient), plans, r.Query, r.RequestID, boolInt(r.Access), boolInt(r.Unscheduled), las, r.Source}, nil
+		acts, string(r.Patient), plans, r.Query, r.RequestID, boolInt(r.Access), boolInt(r.Unscheduled), las, r.Source,
+		r.TraceID}, nil
 }
 
 // jsonList encodes a list as a JSON array, or NULL when it is empty.
@@ -92,7 +93,7 @@ func scanAudit(sc scanner) (cpis.AuditRecord, error) {
 	a := &r.Actor
 	err := sc.Scan(&r.ID, &recorded, &action, &r.Interaction, &r.Outcome,
 		&kind, &a.UserID, &a.Name, &a.RoleProfileID, &a.RoleCode, &a.RoleName, &a.OrgCode, &a.OrgName,
-		&acts, &nhs, &plans, &r.Query, &r.RequestID, &access, &unscheduled, &las, &r.Source)
+		&acts, &nhs, &plans, &r.Query, &r.RequestID, &access, &unscheduled, &las, &r.Source, &r.TraceID)
 	if err != nil {
 		return r, err
 	}

@@ -41,6 +41,7 @@ func accessRecord(nhs cpis.NHSNumber, userID, orgCode string, when time.Time) cp
 		PlanIDs:     []string{uuid.NewString(), uuid.NewString()},
 		Query:       "/Flag?patient=" + nhs.String() + "&_count=10",
 		RequestID:   uuid.NewString(),
+		TraceID:     uuid.NewString(),
 		Source:      "https://replica-1.cpis.example.org",
 		Access:      true,
 		Unscheduled: true,
@@ -216,7 +217,8 @@ func testWriteAudit(t *testing.T, open opener) {
 			v1.LastUpdated = baseTime().Add(time.Minute)
 			v2 := update(t, ctx, s, v1, 1)
 			probe := writeRecord(v2, cpis.ActionUpdate, "update", baseTime().Add(time.Hour))
-			probe.Actor.UserID, probe.RequestID = "probe", uuid.NewString()
+			// A trace id too: the writes' own inserts must store it as AppendAudit does.
+			probe.Actor.UserID, probe.RequestID, probe.TraceID = "probe", uuid.NewString(), uuid.NewString()
 			err := tt.write(ctx, s, v2, probe)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("write: error %v, want an error %v", err, tt.wantErr)
