@@ -90,6 +90,19 @@ func (p Plan) SameContent(o Plan) bool {
 		p.BirthDate == o.BirthDate && p.EnteredInError == o.EnteredInError
 }
 
+// Overlaps reports whether p and o are one plan held twice: the same LA's
+// plans of the same type on the same NHS number, neither withdrawn, whose
+// periods share at least a day. Both dates are inclusive, so a plan ending
+// on the day the other starts overlaps it; one starting the day after does
+// not. A store refuses to hold two plans that overlap (store.Store,
+// CreatePlan and UpdatePlan); a plan overlaps itself, which the store does
+// not count.
+func (p Plan) Overlaps(o Plan) bool {
+	return p.NHSNumber == o.NHSNumber && p.Type == o.Type && p.LA.Code == o.LA.Code &&
+		!p.EnteredInError && !o.EnteredInError &&
+		!p.Start.After(o.End) && !o.Start.After(p.End)
+}
+
 // DisplayUntil is the last day health users may see the plan.
 func (p Plan) DisplayUntil() Date {
 	if p.Type == UCPP {

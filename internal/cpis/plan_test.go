@@ -281,3 +281,43 @@ func TestPlanType(t *testing.T) {
 		t.Errorf("PlanTypes (-want +got):\n%s", diff)
 	}
 }
+
+func TestPlanOverlaps(t *testing.T) {
+	// held runs from 2026-01-10 to 2027-01-09 (validPlan).
+	held := validPlan()
+	tests := []struct {
+		name  string
+		other cpis.Plan
+		want  bool
+	}{
+		{"the same plan again", validPlan(), true},
+		{"inside it", planWith(func(p *cpis.Plan) { p.Start, p.End = cpis.MustDate("2026-03-01"), cpis.MustDate("2026-04-01") }), true},
+		{"around it", planWith(func(p *cpis.Plan) { p.Start, p.End = cpis.MustDate("2025-12-01"), cpis.MustDate("2027-02-01") }), true},
+		{"starting on its last day", planWith(func(p *cpis.Plan) { p.Start, p.End = cpis.MustDate("2027-01-09"), cpis.MustDate("2027-06-01") }), true},
+		{"ending on its first day", planWith(func(p *cpis.Plan) { p.Start, p.End = cpis.MustDate("2025-06-01"), cpis.MustDate("2026-01-10") }), true},
+		{"one day, its first", planWith(func(p *cpis.Plan) { p.Start, p.End = cpis.MustDate("2026-01-10"), cpis.MustDate("2026-01-10") }), true},
+		{"the same LA code without the name", planWith(func(p *cpis.Plan) { p.LA.Name = "" }), true},
+		{"other telephone numbers", planWith(func(p *cpis.Plan) { p.EmergencyPhone, p.OfficePhone = "020 7946 0999", "" }), true},
+		{"starting the day after it ends", planWith(func(p *cpis.Plan) { p.Start, p.End = cpis.MustDate("2027-01-10"), cpis.MustDate("2027-06-01") }), false},
+		{"ending the day before it starts", planWith(func(p *cpis.Plan) { p.Start, p.End = cpis.MustDate("2025-06-01"), cpis.MustDate("2026-01-09") }), false},
+		{"another LA", planWith(func(p *cpis.Plan) { p.LA = cpis.LocalAuthority{Code: "ZLA02"} }), false},
+		{"another type", planWith(func(p *cpis.Plan) { p.Type = cpis.CLA }), false},
+		{"another NHS number", planWith(func(p *cpis.Plan) { p.NHSNumber = "9000000009" }), false},
+		{"withdrawn", planWith(func(p *cpis.Plan) { p.EnteredInError = true }), false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := held.Overlaps(tt.other); got != tt.want {
+				t.Errorf("held.Overlaps(other) = %v, want %v", got, tt.want)
+			}
+			if got := tt.other.Overlaps(held); got != tt.want {
+				t.Errorf("other.Overlaps(held) = %v, want %v: the relation is symmetric", got, tt.want)
+			}
+		})
+	}
+	withdrawn := held
+	withdrawn.EnteredInError = true
+	if withdrawn.Overlaps(validPlan()) {
+		t.Error("a withdrawn plan overlaps a live one")
+	}
+}

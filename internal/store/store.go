@@ -7,6 +7,7 @@ package store
 
 import (
 	"context"
+	"fmt"
 	"time"
 
 	"github.com/cpis-fhir/cpis/internal/cpis"
@@ -15,7 +16,8 @@ import (
 // Store holds plans with their version history, and the audit trail.
 //
 // Errors are *cpis.Error values with these kinds: NotFound, ForbiddenUpdate,
-// PreconditionFailed, Unavailable (the database cannot be reached or the
+// PreconditionFailed, Conflict (a plan the LA already holds, see
+// CheckOverlap), Unavailable (the database cannot be reached or the
 // transaction could not commit; safe to retry), Invalid (a query the store
 // cannot run), and Other for anything unexpected. Driver errors never leave a
 // store untranslated.
@@ -26,14 +28,22 @@ type Store interface {
 	// same request id by the same LA (p.LA.Code) was already stored, nothing is
 	// written and the plan version that write stored is returned with
 	// replayed true, so a retried request never creates a second plan.
+	// Otherwise Conflict (CheckOverlap) if the LA already holds a plan that
+	// p overlaps (cpis.Plan.Overlaps: same NHS number and type, neither
+	// withdrawn, periods sharing a day): the same plan posted twice is
+	// stored once. The check and the write are atomic, also across
+	// processes sharing the database: of concurrent creates that overlap,
+	// one succeeds and the others are Conflict.
 	CreatePlan(ctx context.Context, p cpis.Plan, rec cpis.AuditRecord) (stored cpis.Plan, replayed bool, err error)
 
 	// UpdatePlan replaces plan p.ID with p as version expectVersion+1, keeping
 	// the old version in the history, atomically with the audit record rec.
 	// NotFound if there is no such plan; ForbiddenUpdate if the stored plan's
 	// LA is not p.LA.Code; PreconditionFailed if the current version is not
-	// expectVersion (a concurrent writer won, or the client is stale). Request
-	// id replays are handled as in CreatePlan.
+	// expectVersion (a concurrent writer won, or the client is stale);
+	// Conflict, after those, if p would overlap another plan the LA holds, as
+	// in CreatePlan (the plan's own current version does not count). Request
+	// id replays are handled as in CreatePlan, before any of these checks.
 	UpdatePlan(ctx context.Context, p cpis.Plan, expectVersion int, rec cpis.AuditRecord) (stored cpis.Plan, replayed bool, err error)
 
 	// DeletePlan marks plan id entered-in-error as a new version, written at
@@ -92,7 +102,10 @@ type Importer interface {
 	// ImportPlans stores every plan as its version 1, with the ID and
 	// LastUpdated the caller set, in one transaction: all of them, or none
 	// and an error. It writes no audit record: an import is an operator's
-	// act, recorded by whoever runs it. Invalid if a plan has no ID or
+	// act, recorded by whoever runs it. It does not refuse plans that
+	// overlap (CheckOverlap): an import takes another system's register as
+	// it is, and its LAs withdraw the duplicates it held (until then an
+	// update of either of two overlapping plans is Conflict). Invalid if a plan has no ID or
 	// LastUpdated, or fails cpis.Plan.Validate; Conflict if a plan id is
 	// already stored or appears twice; Unavailable as for Store.
 	ImportPlans(ctx context.Context, plans []cpis.Plan) error
@@ -219,6 +232,22 @@ func CheckImport(op string, plans []cpis.Plan) error {
 		}
 		if err := p.Validate(); err != nil {
 			return cpis.E(op, cpis.Invalid, "an imported plan breaks a rule", err)
+		}
+	}
+	return nil
+}
+
+// CheckOverlap is the rule every store applies before it writes p, with
+// held the plans it now holds on p.NHSNumber (current versions, any LA,
+// any status): Conflict, naming the first of held that p overlaps
+// (cpis.Plan.Overlaps) other than p itself, or nil. The message names that
+// plan by its id, a server-made UUID, and never the NHS number.
+func CheckOverlap(op string, p cpis.Plan, held []cpis.Plan) error {
+	for _, h := range held {
+		if h.ID != p.ID && p.Overlaps(h) {
+			return cpis.E(op, cpis.Conflict, cpis.Expr("Flag.period"), fmt.Sprintf(
+				"this local authority already holds a %s for this child whose period overlaps: Flag/%s; change that plan instead",
+				h.Type, h.ID))
 		}
 	}
 	return nil

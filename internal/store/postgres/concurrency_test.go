@@ -112,3 +112,42 @@ func TestCreateReplayRaceAcrossProcesses(t *testing.T) {
 		t.Errorf("SearchAudit: %d records (%v), want 1", len(recs), err)
 	}
 }
+
+// TestCreateOverlapRaceAcrossProcesses creates one plan many times at once
+// through two pools, each time as a new request (its own request id), as an
+// LA system posting the same plan twice would: one plan is stored, and
+// every other create is Conflict. Without the child's lock each
+// transaction's overlap check would miss the others' uncommitted plans.
+func TestCreateOverlapRaceAcrossProcesses(t *testing.T) {
+	servers := twoServers(t)
+	nhs := testNHS(3)
+	const tries = 8
+	for round := range 3 {
+		errs := make([]error, tries)
+		var wg sync.WaitGroup
+		for i := range tries {
+			wg.Go(func() {
+				p := plan(nhs)
+				p.Start, p.End = p.Start.AddDays(400*round), p.End.AddDays(400*round) // a new plan each round
+				_, _, errs[i] = servers[i%2].CreatePlan(t.Context(), p, writeRec(p, uuid.NewString()))
+			})
+		}
+		wg.Wait()
+		stored := 0
+		for i, err := range errs {
+			switch {
+			case err == nil:
+				stored++
+			case cpis.KindOf(err) != cpis.Conflict:
+				t.Errorf("round %d, try %d: %v, want Conflict", round, i, err)
+			}
+		}
+		if stored != 1 {
+			t.Errorf("round %d: %d creates stored a plan, want 1", round, stored)
+		}
+	}
+	page, err := servers[0].SearchPlans(t.Context(), store.PlanQuery{NHSNumber: nhs, Limit: 10})
+	if err != nil || len(page.Plans) != 3 {
+		t.Errorf("SearchPlans: %d plans (%v), want 3", len(page.Plans), err)
+	}
+}

@@ -218,6 +218,9 @@ func TestSnapshotPageReadsThePage(t *testing.T) {
 	for i := range plans {
 		plans[i] = plan(testNHS(i % 2_000))
 		plans[i].LA, plans[i].LastUpdated = las[i%len(las)].LocalAuthority, base.Add(time.Duration(i)*time.Second)
+		if i >= len(plans)/2 { // a year later: plan i and plan i-6,000 are one LA's CPPs on one child
+			plans[i].Start, plans[i].End = plans[i].Start.AddDays(365), plans[i].End.AddDays(365)
+		}
 	}
 	if err := s.ImportPlans(ctx, plans); err != nil {
 		t.Fatal(err)

@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,6 +16,9 @@ import (
 	"github.com/cpis-fhir/cpis/internal/store/postgres"
 	"github.com/cpis-fhir/cpis/internal/store/postgres/pgtest"
 )
+
+// faultCreates counts the plans calls creates.
+var faultCreates atomic.Int64
 
 // calls are store operations that fail Unavailable, never Other, when the
 // database goes away, and succeed again once it is back.
@@ -30,8 +34,10 @@ func calls(s *postgres.Store) map[string]func(ctx context.Context) error {
 			return s.AppendAudit(ctx, []cpis.AuditRecord{record(nhs, time.Now())})
 		},
 		"CreatePlan": func(ctx context.Context) error {
-			p := cpis.Plan{ID: uuid.NewString(), NHSNumber: nhs, Type: cpis.UCPP, Start: cpis.MustDate("2025-01-01"),
-				End: cpis.MustDate("2025-06-01"), LA: cpis.TrustDirectory()[0].LocalAuthority,
+			// A week of its own each time, so that no create overlaps another.
+			start := cpis.MustDate("2025-01-01").AddDays(7 * int(faultCreates.Add(1)))
+			p := cpis.Plan{ID: uuid.NewString(), NHSNumber: nhs, Type: cpis.UCPP, Start: start,
+				End: start.AddDays(6), LA: cpis.TrustDirectory()[0].LocalAuthority,
 				EmergencyPhone: "020 7946 0101", LastUpdated: time.Now()}
 			_, _, err := s.CreatePlan(ctx, p, record(nhs, time.Now()))
 			return err

@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store"
 )
 
 // Constraints the store reacts to when a write violates them.
@@ -35,32 +36,53 @@ const (
 	selectCurrent  = `SELECT ` + planColumns + ` FROM plans WHERE id = $1`
 	selectVersion  = `SELECT ` + planColumns + ` FROM plan_versions WHERE id = $1 AND version = $2`
 	selectVersions = `SELECT ` + planColumns + ` FROM plan_versions WHERE id = $1 ORDER BY version DESC`
+	selectHeld     = `SELECT ` + planColumns + ` FROM plans WHERE nhs_number = $1 ORDER BY id`
+	lockAdvisory   = `SELECT pg_advisory_xact_lock($1, $2)`
 )
 
-// CreatePlan stores p as version 1 with its audit record, or answers a
-// replayed request id with the version its first write stored. Two
-// concurrent requests with one request id cannot both write: the second
-// fails on the request-id index and is answered as a replay.
+// CreatePlan stores p as version 1 with its audit record, answers a
+// replayed request id with the version its first write stored, or refuses
+// a plan that overlaps one its LA holds. The child's plans are locked first
+// (lockChild), so that of two replicas creating the same plan at once the
+// second waits, then finds the first's plan: as a replay if the request id
+// is the same, else as an overlap. Two concurrent requests with one request
+// id on different NHS numbers cannot both write either: the second fails on
+// the request-id index and is answered as a replay.
 func (s *Store) CreatePlan(ctx context.Context, p cpis.Plan, rec cpis.AuditRecord) (cpis.Plan, bool, error) {
 	const op = "postgres.CreatePlan"
 	p.Version = 1
 	var stored cpis.Plan
+	replayed := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.lockChild(ctx, tx, p.NHSNumber); err != nil {
+			return err
+		}
 		var err error
+		if stored, replayed, err = replay(ctx, tx, p.LA.Code, rec.RequestID); err != nil || replayed {
+			return err
+		}
+		if err := checkOverlap(ctx, tx, op, p); err != nil {
+			return err
+		}
 		stored, err = writeVersion(ctx, tx, p, rec.RequestID, rec)
 		return err
 	})
-	return s.written(ctx, op, p.LA.Code, rec.RequestID, stored, false, err)
+	return s.written(ctx, op, p.LA.Code, rec.RequestID, stored, replayed, err)
 }
 
-// UpdatePlan stores p as version expectVersion+1. The current row is locked
-// first, so concurrent writers of one plan queue: the first wins and the
-// others then see a version other than the one they expect.
+// UpdatePlan stores p as version expectVersion+1. The child's plans are
+// locked first, as in CreatePlan, then the current row, so concurrent
+// writers of one plan queue: the first wins and the others then see a
+// version other than the one they expect. Every write takes the locks in
+// that order (DeletePlan only the row's), so they cannot deadlock.
 func (s *Store) UpdatePlan(ctx context.Context, p cpis.Plan, expectVersion int, rec cpis.AuditRecord) (cpis.Plan, bool, error) {
 	const op = "postgres.UpdatePlan"
 	var stored cpis.Plan
 	replayed := false
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := s.lockChild(ctx, tx, p.NHSNumber); err != nil {
+			return err
+		}
 		cur, found, err := lockPlan(ctx, tx, p.ID)
 		if err != nil {
 			return err
@@ -71,6 +93,9 @@ func (s *Store) UpdatePlan(ctx context.Context, p cpis.Plan, expectVersion int, 
 			return err
 		}
 		if err := checkWrite(op, cur, found, p.LA.Code, expectVersion); err != nil {
+			return err
+		}
+		if err := checkOverlap(ctx, tx, op, p); err != nil {
 			return err
 		}
 		p.Version = cur.Version + 1
@@ -153,6 +178,34 @@ func writeVersion(ctx context.Context, tx pgx.Tx, p cpis.Plan, requestID string,
 	}
 	_, err = tx.Exec(ctx, insertAudit, auditArgs(rec)...)
 	return stored, err
+}
+
+// lockChild serializes, across every process sharing the schema, the
+// writes that may add a plan to one NHS number, until tx ends: the overlap
+// check that follows then sees every plan committed on that NHS number and
+// none can be committed until tx ends. It is a transaction-scoped advisory
+// lock keyed by a hash of the schema and the NHS number (lockKey), not a
+// constraint: an EXCLUDE constraint on the period would need the btree_gist
+// extension, would fail to apply to a database already holding duplicates,
+// and would state the rule a second time, in SQL. A hash collision only
+// makes writes on two children queue for each other.
+func (s *Store) lockChild(ctx context.Context, tx pgx.Tx, nhs cpis.NHSNumber) error {
+	_, err := tx.Exec(ctx, lockAdvisory, lockClass, lockKey(childLock+"\x00"+string(nhs), s.schema))
+	return err
+}
+
+// checkOverlap refuses p if its LA already holds a plan p overlaps
+// (store.CheckOverlap). It runs under lockChild.
+func checkOverlap(ctx context.Context, tx pgx.Tx, op string, p cpis.Plan) error {
+	rows, err := tx.Query(ctx, selectHeld, string(p.NHSNumber))
+	if err != nil {
+		return err
+	}
+	held, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (cpis.Plan, error) { return scanPlan(r) })
+	if err != nil {
+		return err
+	}
+	return store.CheckOverlap(op, p, held)
 }
 
 // lockPlan reads the current version of plan id and locks it until tx ends.

@@ -28,7 +28,8 @@ import (
 
 // Store is a store.Store on PostgreSQL. It is safe for concurrent use.
 type Store struct {
-	pool *pgxpool.Pool
+	pool   *pgxpool.Pool
+	schema string // the schema the pool's connections use, which keys its advisory locks
 }
 
 var _ store.Store = (*Store)(nil)
@@ -83,7 +84,12 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, cpis.E(op, err)
 	}
-	return &Store{pool: pool}, nil
+	schema, err := currentSchema(ctx, pool)
+	if err != nil {
+		pool.Close()
+		return nil, cpis.E(op, err)
+	}
+	return &Store{pool: pool, schema: schema}, nil
 }
 
 func poolConfig(url string, opts []Option) (*pgxpool.Config, error) {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store"
 )
 
 // planCols are the columns a cpis.Plan is read from, in scanPlan's order.
@@ -24,6 +25,9 @@ const (
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	sqlPutCurrent = `INSERT OR REPLACE INTO plans (` + planCols + `, display_until)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	// One child's plans, in the order of the primary key: a handful of
+	// adjacent rows.
+	sqlHeld = `SELECT ` + planCols + ` FROM plans WHERE nhs_number = ? ORDER BY id`
 )
 
 // scanner is a *sql.Row or *sql.Rows.
@@ -92,13 +96,17 @@ func micros(t time.Time) int64 { return t.UnixMicro() }
 func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
 
 // CreatePlan stores p as version 1 with rec, or replays an earlier write
-// with the same request id by the same LA.
+// with the same request id by the same LA, or refuses a plan that overlaps
+// one its LA holds.
 func (s *Store) CreatePlan(ctx context.Context, p cpis.Plan, rec cpis.AuditRecord) (cpis.Plan, bool, error) {
 	const op = "sqlite.CreatePlan"
 	var stored cpis.Plan
 	var replayed bool
 	err := s.write(ctx, op, func(tx *sql.Tx) (err error) {
 		if stored, replayed, err = s.replay(ctx, tx, p.LA.Code, rec.RequestID); err != nil || replayed {
+			return err
+		}
+		if err := s.checkOverlap(ctx, tx, op, p); err != nil {
 			return err
 		}
 		p.Version = 1
@@ -128,6 +136,9 @@ func (s *Store) UpdatePlan(ctx context.Context, p cpis.Plan, expectVersion int, 
 			return err
 		}
 		if err := mayChange(op, cur, p.LA.Code, expectVersion, false); err != nil {
+			return err
+		}
+		if err := s.checkOverlap(ctx, tx, op, p); err != nil {
 			return err
 		}
 		p.Version = cur.Version + 1
@@ -196,6 +207,29 @@ func (s *Store) replay(ctx context.Context, tx *sql.Tx, laCode, requestID string
 		return cpis.Plan{}, false, err
 	}
 	return p, true, nil
+}
+
+// checkOverlap refuses p if its LA already holds a plan p overlaps
+// (store.CheckOverlap). The store has one writer, so no other write can
+// come between this read and p's.
+func (s *Store) checkOverlap(ctx context.Context, tx *sql.Tx, op string, p cpis.Plan) error {
+	rows, err := s.txStmt(ctx, tx, sqlHeld).QueryContext(ctx, string(p.NHSNumber))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	var held []cpis.Plan
+	for rows.Next() {
+		h, err := scanPlan(rows)
+		if err != nil {
+			return err
+		}
+		held = append(held, h)
+	}
+	if err := rows.Err(); err != nil {
+		return err
+	}
+	return store.CheckOverlap(op, p, held)
 }
 
 // current reads the current version of plan id inside the write.

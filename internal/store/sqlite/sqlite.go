@@ -144,7 +144,7 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 // writeSQL is every statement a write transaction runs. They are prepared
 // on Open: preparing later, on the writer's single connection, would wait
 // for that connection while a transaction holds it.
-var writeSQL = []string{sqlReplay, sqlPlan, sqlInsertVersion, sqlPutCurrent, sqlInsertAudit}
+var writeSQL = []string{sqlReplay, sqlHeld, sqlPlan, sqlInsertVersion, sqlPutCurrent, sqlInsertAudit}
 
 func (s *Store) prepareWrites(ctx context.Context) error {
 	for _, q := range writeSQL {

@@ -323,6 +323,9 @@ func TestReadersAndWriterTogether(t *testing.T) {
 				switch g % 3 {
 				case 0:
 					p := testPlan(n, at.Add(time.Duration(g*100+i)*time.Second))
+					// Ten days of its own, so that no two of an LA's plans overlap.
+					p.Start = cpis.MustDate("2020-01-01").AddDays(10 * (g*100 + i))
+					p.End = p.Start.AddDays(9)
 					_, _, err = s.CreatePlan(ctx, p, testRecord(n, p.LastUpdated))
 				case 1:
 					err = s.AppendAudit(ctx, []cpis.AuditRecord{testRecord(n, at), testRecord(n, at)})

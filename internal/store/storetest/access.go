@@ -105,10 +105,10 @@ func testAccessOrder(t *testing.T, open opener) {
 func testAccessScope(t *testing.T, open opener) {
 	ctx, s := t.Context(), open(t)
 	child := nhsNumber(t, 1)
-	plan := func(authority cpis.LocalAuthority) cpis.Plan {
-		return create(t, ctx, s, newPlan(child, authority, cpis.CPP, "2025-01-01", "2025-12-31", baseTime().Add(-time.Hour)))
+	plan := func(authority cpis.LocalAuthority, typ cpis.PlanType) cpis.Plan {
+		return create(t, ctx, s, newPlan(child, authority, typ, "2025-01-01", "2025-12-31", baseTime().Add(-time.Hour)))
 	}
-	a1, a2, b1, b2 := plan(la(0)), plan(la(0)), plan(la(1)), plan(la(1))
+	a1, a2, b1, b2 := plan(la(0), cpis.CPP), plan(la(0), cpis.CLA), plan(la(1), cpis.CPP), plan(la(1), cpis.CLA)
 	gone := cpis.Plan{ID: uuid.NewString(), LA: la(0)} // never stored
 	rec := func(n int, plans ...cpis.Plan) cpis.AuditRecord {
 		r := viewed(accessRecord(child, "555000000001", "RXX01", baseTime().Add(time.Duration(n)*time.Minute)), plans...)

@@ -125,9 +125,10 @@ func seedAsOf(t *testing.T, ctx context.Context, s store.Store) asOfSet {
 	set := asOfSet{at: map[string]cpis.Plan{}}
 	kept := create(t, ctx, s, newPlan(x, owner, cpis.CPP, "2025-01-01", "2025-12-31", at(2)))
 	// Changed before and after: its version as of then is the middle one,
-	// a CPP; now it is a CLA.
-	changed := create(t, ctx, s, newPlan(x, owner, cpis.CPP, "2025-01-01", "2025-12-31", at(1)))
-	changed.End, changed.LastUpdated = cpis.MustDate("2025-11-30"), at(3)
+	// a CPP; now it is a CLA. The owner's CPPs on x do not overlap (nor do
+	// its CLAs): a store refuses plans that do.
+	changed := create(t, ctx, s, newPlan(x, owner, cpis.CPP, "2024-07-01", "2024-12-31", at(1)))
+	changed.End, changed.LastUpdated = cpis.MustDate("2024-11-30"), at(3)
 	changed = update(t, ctx, s, changed, 1)
 	later := changed
 	later.Type, later.LastUpdated = cpis.CLA, at(6)
@@ -136,14 +137,15 @@ func seedAsOf(t *testing.T, ctx context.Context, s store.Store) asOfSet {
 	if _, err := s.DeletePlan(ctx, withdrawn.ID, owner.Code, 1, at(7), writeRecord(withdrawn, cpis.ActionDelete, "delete", at(7))); err != nil {
 		t.Fatalf("DeletePlan: %v", err)
 	}
-	// Shown to health users as of then; its end moved back since, so that
-	// today it is past its display window (end+364 is 2025-04-30).
-	ended := create(t, ctx, s, newPlan(x, owner, cpis.CPP, "2023-06-01", "2025-12-31", at(4)))
+	// Shown to health users as of then (end+364 is 2025-06-29); its end moved
+	// back since, so that today it is past its display window (end+364 is
+	// 2025-04-30).
+	ended := create(t, ctx, s, newPlan(x, owner, cpis.CPP, "2022-06-01", "2024-06-30", at(4)))
 	shortened := ended
 	shortened.End, shortened.LastUpdated = cpis.MustDate("2024-05-01"), at(8)
 	update(t, ctx, s, shortened, 1)
 	edge := create(t, ctx, s, newPlan(x, owner, cpis.UCPP, "2025-03-01", "2025-09-30", asOfInstant()))
-	create(t, ctx, s, newPlan(x, owner, cpis.CPP, "2025-01-01", "2025-12-31", at(6))) // created after
+	create(t, ctx, s, newPlan(x, owner, cpis.CPP, "2026-01-01", "2026-12-31", at(6))) // created after
 	// Moved to another child since (the store allows it; the api does not),
 	// by another LA, so that only the searches by child meet it.
 	moved := create(t, ctx, s, newPlan(x, la(5), cpis.CPP, "2025-01-01", "2025-12-31", at(1)))

@@ -37,7 +37,7 @@ func seedSearch(t *testing.T, ctx context.Context, s store.Store) planSet {
 	set.change(t, ctx, "x-updated-cpp", func(p *cpis.Plan) { p.End, p.LastUpdated = cpis.MustDate("2025-09-30"), at(7) })
 	// Ended 2025-05-20: shown until 2025-06-17 (end+28).
 	set.add(t, ctx, "m-ended-ucpp", newPlan(m, la(1), cpis.UCPP, "2025-01-10", "2025-05-20", at(8)))
-	set.add(t, ctx, "m-active-ucpp", newPlan(m, la(1), cpis.UCPP, "2025-05-01", "2025-09-01", at(9)))
+	set.add(t, ctx, "m-active-ucpp", newPlan(m, la(1), cpis.UCPP, "2025-05-21", "2025-09-01", at(9)))
 	ys := []struct {
 		name, id string
 		typ      cpis.PlanType

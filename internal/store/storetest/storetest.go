@@ -46,6 +46,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("CreatePlan", func(t *testing.T) { testCreatePlan(t, open) })
 	t.Run("UpdatePlan", func(t *testing.T) { testUpdatePlan(t, open) })
 	t.Run("DeletePlan", func(t *testing.T) { testDeletePlan(t, open) })
+	t.Run("Overlap", func(t *testing.T) { testOverlap(t, open) })
 	t.Run("Reads", func(t *testing.T) { testReads(t, open) })
 	t.Run("SearchPlans", func(t *testing.T) { testSearchPlans(t, open) })
 	t.Run("Refusals", func(t *testing.T) { testRefusals(t, open) })
