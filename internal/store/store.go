@@ -104,10 +104,11 @@ type Importer interface {
 	// and an error. It writes no audit record: an import is an operator's
 	// act, recorded by whoever runs it. It does not refuse plans that
 	// overlap (CheckOverlap): an import takes another system's register as
-	// it is, and its LAs withdraw the duplicates it held (until then an
-	// update of either of two overlapping plans is Conflict). Invalid if a plan has no ID or
-	// LastUpdated, or fails cpis.Plan.Validate; Conflict if a plan id is
-	// already stored or appears twice; Unavailable as for Store.
+	// it is, and any duplicates in it are for their LA to withdraw (until
+	// then, an update of either of two overlapping plans is Conflict).
+	// Invalid if a plan has no ID or LastUpdated, or fails
+	// cpis.Plan.Validate; Conflict if a plan id is already stored or
+	// appears twice; Unavailable as for Store.
 	ImportPlans(ctx context.Context, plans []cpis.Plan) error
 }
 
