@@ -18,6 +18,7 @@ func (s *Server) caller(c echo.Context) (register.Caller, error) {
 	return register.Caller{
 		Principal:   principal(c),
 		RequestID:   requestID(c),
+		TraceID:     traceIDOf(c),
 		At:          s.Now(),
 		Unscheduled: u,
 		Query:       c.Request().URL.RequestURI(),

@@ -4,6 +4,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"regexp"
 	"strings"
 	"time"
 
@@ -18,34 +19,58 @@ import (
 const (
 	headerRequestID     = "X-Request-ID"
 	headerCorrelationID = "X-Correlation-ID"
+	headerTraceID       = "TraceID"
 	headerUnscheduled   = "IsUnscheduledAccessEvent"
 )
 
-// requestIDKey is where the request id is kept in the echo.Context.
-const requestIDKey = "cpis.request_id"
+// Where the request's ids are kept in the echo.Context.
+const (
+	requestIDKey = "cpis.request_id"
+	traceIDKey   = "cpis.trace_id"
+)
+
+// traceID is what a TraceID may be: the national API sends a UUID; any
+// short token of these characters is accepted, since it is recorded in the
+// audit trail and echoed, never interpreted.
+var traceID = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,64}$`)
 
 // requestIDs takes the caller's X-Request-ID (which must be a UUID, so that a
-// retried write can be recognised) or makes one, and echoes both ids back.
+// retried write can be recognised) or makes one, takes the national API's
+// TraceID when given, and echoes them with X-Correlation-ID. It runs inside
+// observe, so a refused id is logged and counted like any other error.
 func (s *Server) requestIDs(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
+		const op = "api.requestIDs"
 		req, res := c.Request(), c.Response()
-		id := req.Header.Get(headerRequestID)
 		if corr := req.Header.Get(headerCorrelationID); corr != "" && len(corr) <= 200 && printable(corr) {
 			res.Header().Set(headerCorrelationID, corr)
 		}
+		id := req.Header.Get(headerRequestID)
 		if id == "" {
 			id = s.NewID()
 		} else if _, err := uuid.Parse(id); err != nil {
-			return cpis.E("api.requestIDs", cpis.InvalidValue, cpis.Expr("http.X-Request-ID"), "X-Request-ID must be a UUID")
+			return cpis.E(op, cpis.InvalidValue, cpis.Expr("http.X-Request-ID"), "X-Request-ID must be a UUID")
 		}
 		res.Header().Set(headerRequestID, id)
 		c.Set(requestIDKey, id)
+		if tr := req.Header.Get(headerTraceID); tr != "" {
+			if !traceID.MatchString(tr) {
+				return cpis.E(op, cpis.InvalidValue, cpis.Expr("http.TraceID"), "TraceID must be a UUID (at most 64 of A-Z a-z 0-9 . _ : -)")
+			}
+			res.Header().Set(headerTraceID, tr)
+			c.Set(traceIDKey, tr)
+		}
 		return next(c)
 	}
 }
 
 func requestID(c echo.Context) string {
 	id, _ := c.Get(requestIDKey).(string)
+	return id
+}
+
+func traceIDOf(c echo.Context) string {
+	id, _ := c.Get(traceIDKey).(string)
 	return id
 }
 

@@ -56,7 +56,6 @@ func New(d Deps) http.Handler {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
-	e.Pre(s.requestIDs)
 	e.Use(s.observe)
 	if len(d.CORSOrigins) > 0 {
 		// After observe, so that preflights are logged and counted (method
@@ -64,7 +63,7 @@ func New(d Deps) http.Handler {
 		// and a browser lets the page read them.
 		e.Use(cors(d.CORSOrigins))
 	}
-	e.Use(s.checkRequest)
+	e.Use(s.requestIDs, s.checkRequest)
 	s.routes(e)
 	return e
 }

@@ -28,7 +28,7 @@ const (
 	hl7SearchParam = "http://hl7.org/fhir/SearchParameter/"
 	patientDoc     = "The NHS number: patient=<nhs> or patient:identifier=" + NHSNumberSystem + "|<nhs>."
 	countDoc       = "Page size."
-	offsetDoc      = "Entries to skip, as the next link writes it."
+	cursorDoc      = "Where the next page starts, as the next link writes it (opaque): pages neither skip nor repeat a result when data changes between them."
 )
 
 var (
@@ -39,7 +39,7 @@ var (
 		{"status", FlagStatusSearchURL, "active, inactive or entered-in-error, computed from the dates on the day of the search.", cpb.SearchParamTypeCode_TOKEN},
 		{"_lastUpdated", hl7SearchParam + "Resource-lastUpdated", "When the plan version was stored.", cpb.SearchParamTypeCode_DATE},
 		{"_count", "", countDoc, cpb.SearchParamTypeCode_NUMBER},
-		{"_offset", "", offsetDoc, cpb.SearchParamTypeCode_NUMBER},
+		{"_cursor", "", cursorDoc, cpb.SearchParamTypeCode_STRING},
 		{"_sort", "", "_lastUpdated or -_lastUpdated (the default).", cpb.SearchParamTypeCode_SPECIAL},
 	}
 	auditSearch = []searchParam{
@@ -47,7 +47,7 @@ var (
 		{"agent", hl7SearchParam + "AuditEvent-agent", "The user: agent:identifier=" + SDSUserIDSystem + "|<id>.", cpb.SearchParamTypeCode_REFERENCE},
 		{"date", hl7SearchParam + "AuditEvent-date", "When the access was recorded.", cpb.SearchParamTypeCode_DATE},
 		{"_count", "", countDoc, cpb.SearchParamTypeCode_NUMBER},
-		{"_offset", "", offsetDoc, cpb.SearchParamTypeCode_NUMBER},
+		{"_cursor", "", cursorDoc, cpb.SearchParamTypeCode_STRING},
 		{"_include", "", "The national API's form only: returns the accessing practitioners' roles (the ASSIGNED entities) as PractitionerRole entries, search mode include.", cpb.SearchParamTypeCode_SPECIAL},
 	}
 	careTeamSearch = []searchParam{

@@ -118,7 +118,10 @@ func (d *dataset) unborn(r *rand.Rand, active bool) cpis.Plan {
 	t := dayNum(d.today)
 	var start, end int
 	if active {
-		start, end = t-r.IntN(241), t+r.IntN(281)
+		// A pregnancy is about 280 days: a plan started elapsed days ago
+		// ends within what is left of it (cpis.MaxUnbornPlanDays bounds it).
+		elapsed := r.IntN(241)
+		start, end = t-elapsed, t+r.IntN(281-elapsed)
 	} else {
 		end = t - 1 - r.IntN(cpis.UnbornPlanDisplayDays)
 		start = end - 30 - r.IntN(211)

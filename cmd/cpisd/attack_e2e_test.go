@@ -353,3 +353,30 @@ func TestPagingNeitherSkipsNorRepeatsWhenPlansChange(t *testing.T) {
 		}
 	}
 }
+
+func TestTheSamePlanPostedTwiceIsRefusedWithTheExistingID(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ts := newTestServer(t, b.db(t))
+			flag := example(t, "flag-cpp.json")
+			nhs := subjectNHS(t, flag)
+			id := ts.create(la, flag)
+			res := ts.as(la, "POST", "/Flag", flag) // a new request id: not a retry
+			mustStatus(t, res, http.StatusConflict)
+			if code, _ := outcome(t, res); code != "RESOURCE_VERSION_MISMATCH" || !contains(string(res.Body), "Flag/"+id) {
+				t.Errorf("%s: %s, want the existing plan's id", code, res.Body)
+			}
+			if contains(string(res.Body), nhs) {
+				t.Errorf("the refusal repeats the NHS number: %s", res.Body)
+			}
+			// Another LA's plan on the child, or a later plan of this LA, is fine.
+			ts.create("la:ZLA02", edit(t, edit(t, flag, setAuthor("ZLA02", "")), setPhone("020 7946 0201")))
+			ts.create(la, edit(t, flag, func(m map[string]any) {
+				m["period"] = map[string]any{"start": "2027-06-02", "end": "2028-01-01"}
+			}))
+			if n := len(entries(t, ts.as("ed-clinician", "GET", "/Flag?patient="+nhs, nil), "Flag")); n != 3 {
+				t.Errorf("%d plans, want 3", n)
+			}
+		})
+	}
+}

@@ -1,8 +1,10 @@
 package main
 
 import (
+	"encoding/json"
 	"net/http"
 	"net/url"
+	"strings"
 	"testing"
 )
 
@@ -58,5 +60,44 @@ func TestAccessHistoryIncludesThePractitionersAsTheNationalAPIDoes(t *testing.T)
 	plain := ts.as("community-nurse", "GET", "/AuditEvent?patient="+nhs, nil)
 	if n := len(entries(t, plain, "PractitionerRole")); n != 0 {
 		t.Errorf("%d PractitionerRoles without _include", n)
+	}
+}
+
+func TestTraceIDIsEchoedAndRecorded(t *testing.T) {
+	ts := newTestServer(t)
+	flag := example(t, "flag-cpp.json")
+	nhs := subjectNHS(t, flag)
+	ts.create(la, flag)
+	const trace = "b2acfb2c-c40e-4f9a-8916-950a2e86fc4e"
+	res := ts.as("ed-clinician", "GET", "/CareTeam?patient:identifier=https://fhir.nhs.uk/Id/nhs-number%7C"+nhs, nil,
+		"TraceID", trace, "IsUnscheduledAccessEvent", "true")
+	mustStatus(t, res, http.StatusOK)
+	if got := res.Header.Get("TraceID"); got != trace {
+		t.Errorf("TraceID echoed as %q", got)
+	}
+	rid := res.Header.Get("X-Request-ID")
+	var found bool
+	for _, e := range ts.auditorEvents() {
+		b, _ := json.Marshal(e)
+		if contains(string(b), rid) {
+			found = true
+			if !contains(string(b), trace) {
+				t.Errorf("the AuditEvent of the read does not record its TraceID: %s", b)
+			}
+		}
+	}
+	if !found {
+		t.Fatal("no AuditEvent records the read")
+	}
+	for _, bad := range []string{"not a trace id", strings.Repeat("a", 65), "x\u202ey"} {
+		mustStatus(t, ts.as("ed-clinician", "GET", "/Flag?patient="+nhs, nil, "TraceID", bad), http.StatusBadRequest)
+	}
+}
+
+func TestRefusedRequestIDsAreLoggedAndCounted(t *testing.T) {
+	ts := newTestServer(t)
+	mustStatus(t, ts.as("ed-clinician", "GET", "/Flag?patient=9000000009", nil, "X-Request-ID", "not-a-uuid"), http.StatusBadRequest)
+	if !contains(ts.logs.String(), `"error_op":"api.requestIDs"`) {
+		t.Errorf("the refused X-Request-ID was not logged: %s", ts.logs.String())
 	}
 }

@@ -26,7 +26,7 @@ const (
 	ForbiddenUpdate                  // an LA tried to write a plan another LA is responsible for, or to name another LA as author (FORBIDDEN_UPDATE, 403)
 	PreconditionRequired             // a versioned update without If-Match (PRECONDITION_FAILED, 428)
 	PreconditionFailed               // If-Match is not the current version (a stale client, or a concurrent writer won), or names no version (PRECONDITION_FAILED, 412)
-	Conflict                         // a key already taken: a plan id stored twice, as by an import (RESOURCE_VERSION_MISMATCH, 409)
+	Conflict                         // a write that clashes with what is stored: a plan overlapping one the LA holds, an X-Request-ID reused for a different write, an id already taken (RESOURCE_VERSION_MISMATCH, 409)
 	TooLarge                         // a request body over the limit (VALIDATION_ERROR, 413)
 	Unavailable                      // a dependency (store, audit) is down; retry later (SERVICE_UNAVAILABLE, 503)
 	NotSupported                     // an HTTP method an endpoint does not offer (INVALID_VALUE, 405)

@@ -22,6 +22,7 @@ func (s *Service) record(c Caller, action cpis.AuditAction, interaction string, 
 		Actor:       actor,
 		Patient:     nhs,
 		RequestID:   c.RequestID,
+		TraceID:     c.TraceID,
 		Source:      s.source,
 	}
 	for _, pl := range plans {
