@@ -297,8 +297,8 @@ func (r *Recorder) retryAlone(waiting []*request, batchErr error) {
 			stop, stopReason = cpis.E("audit.commit", cpis.Unavailable, "no time was left to retry the audit record alone", batchErr), reasonRetryTimeout
 		}
 		if stop != nil {
+			r.m.refused.WithLabelValues(stopReason).Inc() // counted before the caller hears, so metrics never lag an answer
 			req.answered <- refused(stop)
-			r.m.refused.WithLabelValues(stopReason).Inc()
 			tally.untried++
 			continue
 		}
