@@ -146,6 +146,16 @@ func started(tb testing.TB, a *memAppender) int {
 	}
 }
 
+// settled closes r, which waits until its writers are done, and gathers
+// its metrics: a batch's metrics (the time its retries took) are observed
+// after its callers have their answers, so a test that reads them as soon as
+// it has its answers could read them a moment early.
+func settled(t *testing.T, r *Recorder, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	r.Close()
+	return gather(t, reg)
+}
+
 func newRecorder(tb testing.TB, a Appender, o Options) *Recorder {
 	tb.Helper()
 	r := NewRecorder(a, o)
@@ -569,7 +579,7 @@ func TestRecordPoisonedRecordFailsOnlyItsRequest(t *testing.T) {
 	if n := a.callCount(); n != 6 {
 		t.Errorf("%d commits, want 6: one, the failed batch, one for each of its four requests", n)
 	}
-	got := gather(t, reg)
+	got := settled(t, r, reg)
 	for name, v := range map[string]float64{
 		"cpis_audit_commit_failures_total":                   1,
 		`cpis_audit_solo_retries_total{outcome=committed}`:   3,
@@ -614,7 +624,7 @@ func TestRecordNoSoloRetryWhenUnavailable(t *testing.T) {
 			if n := a.callCount(); n != 2 {
 				t.Errorf("%d commits, want 2: a store that cannot serve was retried request by request", n)
 			}
-			if got := gather(t, reg)[`cpis_audit_refused_requests_total{reason=unavailable}`]; got != 50 {
+			if got := settled(t, r, reg)[`cpis_audit_refused_requests_total{reason=unavailable}`]; got != 50 {
 				t.Errorf("refused as unavailable: %v, want 50", got)
 			}
 		})
@@ -650,7 +660,7 @@ func TestRecordSoloRetriesStopWhenUnavailable(t *testing.T) {
 	if n := a.callCount(); n != 3 {
 		t.Errorf("%d commits, want 3: the batch, one solo attempt, then none", n)
 	}
-	got := gather(t, reg)
+	got := settled(t, r, reg)
 	if got[`cpis_audit_refused_requests_total{reason=unavailable}`] != 4 || got[`cpis_audit_solo_retries_total{outcome=failed}`] != 1 {
 		t.Errorf("metrics: %v", got)
 	}
@@ -699,7 +709,7 @@ func TestRecordSoloRetriesBounded(t *testing.T) {
 	if elapsed := time.Since(start); elapsed > 1500*time.Millisecond {
 		t.Errorf("the failed batch's retries took %v; CommitTimeout is %v", elapsed, timeout)
 	}
-	got := gather(t, reg)
+	got := settled(t, r, reg)
 	untried := got[`cpis_audit_refused_requests_total{reason=retry_timeout}`]
 	if ok < 1 || ok > 10 || float64(ok)+untried != 100 || got[`cpis_audit_solo_retries_total{outcome=committed}`] != float64(ok) {
 		t.Errorf("%d requests committed alone, %v refused untried; metrics %v", ok, untried, got)
