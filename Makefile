@@ -35,3 +35,6 @@ fuzz: ## each fuzz target for 200,000 inputs (counts, not durations: go1.26 fuzz
 	$(GO) test ./fhir -run '^$$' -fuzz FuzzParseFlag -fuzztime 200000x
 	$(GO) test ./fhir/search -run '^$$' -fuzz FuzzParseFlagSearch -fuzztime 200000x
 	$(GO) test ./fhir/search -run '^$$' -fuzz FuzzParseAuditSearch -fuzztime 200000x
+	$(GO) test ./fhir/search -run '^$$' -fuzz FuzzDecodeCursor -fuzztime 200000x
+	$(GO) test ./internal/auth -run '^$$' -fuzz FuzzVerify -fuzztime 200000x
+	$(GO) test ./internal/cpis -run '^$$' -fuzz FuzzReadAuthorities -fuzztime 200000x

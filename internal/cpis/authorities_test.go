@@ -55,3 +55,26 @@ func TestDevAuthoritiesAreTheTrustDirectory(t *testing.T) {
 		}
 	}
 }
+
+// FuzzReadAuthorities: whatever the file holds, the register either refuses
+// it or holds only names a reader may be shown.
+func FuzzReadAuthorities(f *testing.F) {
+	f.Add("code,name\nZLA01,London Borough of Hackney and City of London\n")
+	f.Add("code,name\nZLA01,\"Hackney, City\"\n")
+	f.Add("code,name\nZLA01,Hack\u202eney\n")
+	f.Fuzz(func(t *testing.T, in string) {
+		a, err := cpis.ReadAuthorities(strings.NewReader(in))
+		if err != nil {
+			if cpis.KindOf(err) != cpis.Invalid {
+				t.Fatalf("kind %v, want Invalid: %v", cpis.KindOf(err), err)
+			}
+			return
+		}
+		for _, line := range strings.Split(in, "\n")[1:] {
+			code, _, _ := strings.Cut(line, ",")
+			if la, ok := a.Lookup(strings.TrimSpace(code)); ok && !cpis.SafeText(la.Name, cpis.MaxLANameLength) {
+				t.Fatalf("the register holds a name a reader may not be shown: %q", la.Name)
+			}
+		}
+	})
+}
