@@ -22,7 +22,7 @@ func (s *Server) createFlag(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	stored, replayed, err := s.Register.CreatePlan(c.Request().Context(), rc, plan)
+	shown, replayed, err := s.Register.CreatePlan(c.Request().Context(), rc, plan)
 	if err != nil {
 		return err
 	}
@@ -30,8 +30,9 @@ func (s *Server) createFlag(c echo.Context) error {
 	if replayed {
 		status = http.StatusOK // a retry of a write we already did: nothing new was created
 	}
+	stored := shown.Plans[0]
 	c.Response().Header().Set(echo.HeaderLocation, s.BaseURL+"/Flag/"+stored.ID+"/_history/"+strconv.Itoa(stored.Version))
-	return s.writeFlag(c, status, stored, cpis.Today(rc.At), cpis.OwnerView)
+	return s.writeFlag(c, status, shown)
 }
 
 // updateFlag replaces a plan with a new version (PUT /Flag/{id}); the caller
@@ -50,11 +51,11 @@ func (s *Server) updateFlag(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	stored, err := s.Register.UpdatePlan(c.Request().Context(), rc, c.Param("id"), plan, expect)
+	shown, err := s.Register.UpdatePlan(c.Request().Context(), rc, c.Param("id"), plan, expect)
 	if err != nil {
 		return err
 	}
-	return s.writeFlag(c, http.StatusOK, stored, cpis.Today(rc.At), cpis.OwnerView)
+	return s.writeFlag(c, http.StatusOK, shown)
 }
 
 // deleteFlag withdraws a plan: it becomes entered-in-error, and health users
@@ -109,7 +110,7 @@ func (s *Server) readOne(c echo.Context, read func(register.Caller) (register.Sh
 	if err != nil {
 		return err
 	}
-	return s.writeFlag(c, http.StatusOK, shown.Plans[0], shown.Today, shown.View)
+	return s.writeFlag(c, http.StatusOK, shown)
 }
 
 // flagHistory returns every version of a plan (GET /Flag/{id}/_history).
@@ -162,8 +163,10 @@ func planFromBody(c echo.Context, op string) (cpis.Plan, error) {
 	return plan, nil
 }
 
-// writeFlag writes one plan version with its ETag and Last-Modified.
-func (s *Server) writeFlag(c echo.Context, status int, p cpis.Plan, today cpis.Date, v cpis.View) error {
+// writeFlag writes the one plan version shown, with its ETag and
+// Last-Modified, through the view the register chose.
+func (s *Server) writeFlag(c echo.Context, status int, shown register.Shown) error {
+	p := shown.Plans[0]
 	versionHeaders(c, p)
-	return s.writeResource(c, status, fhir.FlagResource(p, today, v))
+	return s.writeResource(c, status, fhir.FlagResource(p, shown.Today, shown.View))
 }

@@ -62,12 +62,12 @@ func plan() cpis.Plan {
 
 func TestWritesTakeTheLANameFromTheRegister(t *testing.T) {
 	f := newFixture(t)
-	stored, _, err := f.svc.CreatePlan(t.Context(), laCaller("ZLA01"), plan())
+	shown, _, err := f.svc.CreatePlan(t.Context(), laCaller("ZLA01"), plan())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if stored.LA.Name != "London Borough of Hackney and City of London" {
-		t.Errorf("stored name %q", stored.LA.Name)
+	if stored := shown.Plans[0]; shown.View != cpis.OwnerView || stored.LA.Name != "London Borough of Hackney and City of London" {
+		t.Errorf("stored %+v, view %v", shown.Plans[0], shown.View)
 	}
 	for name, tc := range map[string]struct {
 		la   cpis.LocalAuthority
@@ -92,10 +92,11 @@ func TestWritesTakeTheLANameFromTheRegister(t *testing.T) {
 
 func TestTheCareSettingDecidesTheAuditAndTheRole(t *testing.T) {
 	f := newFixture(t)
-	stored, _, err := f.svc.CreatePlan(t.Context(), laCaller("ZLA01"), plan())
+	shown, _, err := f.svc.CreatePlan(t.Context(), laCaller("ZLA01"), plan())
 	if err != nil {
 		t.Fatal(err)
 	}
+	stored := shown.Plans[0]
 	yes, no := true, false
 	tests := []struct {
 		name        string
@@ -136,10 +137,11 @@ func TestTheCareSettingDecidesTheAuditAndTheRole(t *testing.T) {
 
 func TestAnotherLAsPlanIsNotFound(t *testing.T) {
 	f := newFixture(t)
-	stored, _, err := f.svc.CreatePlan(t.Context(), laCaller("ZLA01"), plan())
+	shown, _, err := f.svc.CreatePlan(t.Context(), laCaller("ZLA01"), plan())
 	if err != nil {
 		t.Fatal(err)
 	}
+	stored := shown.Plans[0]
 	other := plan()
 	other.LA.Code = "ZLA02"
 	_, errUpdate := f.svc.UpdatePlan(t.Context(), laCaller("ZLA02"), stored.ID, other, 1)

@@ -17,69 +17,69 @@ func (s *Service) MayWrite(c Caller) error {
 }
 
 // CreatePlan stores a new plan from its responsible LA, with the audit
-// record of the write in the same transaction. A retry of a create already
-// stored (the same request id and the same content) returns the stored plan
-// with replayed true; a request id the LA already used for a different
-// write is a Conflict.
-func (s *Service) CreatePlan(ctx context.Context, c Caller, plan cpis.Plan) (cpis.Plan, bool, error) {
+// record of the write in the same transaction, and returns it as the LA
+// sees it. A retry of a create already stored (the same request id and the
+// same content) returns the stored plan with replayed true; a request id
+// the LA already used for a different write is a Conflict.
+func (s *Service) CreatePlan(ctx context.Context, c Caller, plan cpis.Plan) (Shown, bool, error) {
 	const op = "register.CreatePlan"
 	p, err := writer(c, op)
 	if err != nil {
-		return cpis.Plan{}, false, err
+		return Shown{}, false, err
 	}
 	plan, err = s.checkPlan(p, plan, op)
 	if err != nil {
-		return cpis.Plan{}, false, err
+		return Shown{}, false, err
 	}
 	plan.ID, plan.Version, plan.LastUpdated = s.newID(), 1, stamp(c.At)
 	rec := s.record(c, cpis.ActionCreate, "create", plan.NHSNumber, []cpis.Plan{plan})
 	stored, replayed, err := s.store.CreatePlan(ctx, plan, rec)
 	if err != nil {
-		return cpis.Plan{}, false, cpis.E(op, err)
+		return Shown{}, false, cpis.E(op, err)
 	}
 	if replayed && (stored.Version != 1 || !stored.SameContent(plan)) {
-		return cpis.Plan{}, false, reusedRequestID(op)
+		return Shown{}, false, reusedRequestID(op)
 	}
-	return stored, replayed, nil
+	return written(c, stored), replayed, nil
 }
 
 // UpdatePlan replaces plan id with a new version; expect is the version the
 // LA is changing (from If-Match). A plan that is not the caller's is
 // NotFound, exactly as one that does not exist, so that ids cannot be
-// probed.
-func (s *Service) UpdatePlan(ctx context.Context, c Caller, id string, plan cpis.Plan, expect int) (cpis.Plan, error) {
+// probed. It returns the new version as the LA sees it.
+func (s *Service) UpdatePlan(ctx context.Context, c Caller, id string, plan cpis.Plan, expect int) (Shown, error) {
 	const op = "register.UpdatePlan"
 	p, err := writer(c, op)
 	if err != nil {
-		return cpis.Plan{}, err
+		return Shown{}, err
 	}
 	plan, err = s.checkPlan(p, plan, op)
 	if err != nil {
-		return cpis.Plan{}, err
+		return Shown{}, err
 	}
 	if plan.ID != "" && plan.ID != id {
-		return cpis.Plan{}, cpis.E(op, cpis.Invalid, cpis.Expr("Flag.id"), "the resource id in the body does not match the id in the URL")
+		return Shown{}, cpis.E(op, cpis.Invalid, cpis.Expr("Flag.id"), "the resource id in the body does not match the id in the URL")
 	}
 	current, err := s.ownPlan(ctx, p, id, op)
 	if err != nil {
-		return cpis.Plan{}, err
+		return Shown{}, err
 	}
 	if current.EnteredInError {
-		return cpis.Plan{}, cpis.E(op, cpis.Invalid, cpis.Expr("Flag.status"), "this plan was withdrawn (entered in error) and cannot change: create a new plan")
+		return Shown{}, cpis.E(op, cpis.Invalid, cpis.Expr("Flag.status"), "this plan was withdrawn (entered in error) and cannot change: create a new plan")
 	}
 	if current.NHSNumber != plan.NHSNumber {
-		return cpis.Plan{}, cpis.E(op, cpis.Invalid, cpis.Expr("Flag.subject"), "a plan cannot move to another NHS number: delete it and create a plan on the right one")
+		return Shown{}, cpis.E(op, cpis.Invalid, cpis.Expr("Flag.subject"), "a plan cannot move to another NHS number: delete it and create a plan on the right one")
 	}
 	plan.ID, plan.LastUpdated = id, stamp(c.At)
 	rec := s.record(c, cpis.ActionUpdate, "update", plan.NHSNumber, []cpis.Plan{plan})
 	stored, replayed, err := s.store.UpdatePlan(ctx, plan, expect, rec)
 	if err != nil {
-		return cpis.Plan{}, notYours(op, err)
+		return Shown{}, notYours(op, err)
 	}
 	if replayed && (stored.ID != id || !stored.SameContent(plan)) {
-		return cpis.Plan{}, reusedRequestID(op)
+		return Shown{}, reusedRequestID(op)
 	}
-	return stored, nil
+	return written(c, stored), nil
 }
 
 // DeletePlan withdraws plan id: it becomes entered-in-error as a new
@@ -103,6 +103,12 @@ func (s *Service) DeletePlan(ctx context.Context, c Caller, id string, expect in
 		return cpis.Plan{}, notYours(op, err)
 	}
 	return stored, nil
+}
+
+// written is a plan the caller just wrote, as it sees it: the responsible
+// LA sees everything it sent.
+func written(c Caller, p cpis.Plan) Shown {
+	return Shown{Plans: []cpis.Plan{p}, View: cpis.OwnerView, Today: cpis.Today(c.At)}
 }
 
 // checkPlan applies every rule a plan written by LA p must satisfy: the
