@@ -73,16 +73,6 @@ var lifeCases = []lifeCase{
 // the instants they happened. On PostgreSQL every audit record must sit in
 // the partition of its UTC month, none in the default partition.
 func TestLifeAtTheEdgesOfTime(t *testing.T) {
-	backends := []struct {
-		name string
-		db   func(t *testing.T) func(*Config)
-	}{
-		{"sqlite", func(*testing.T) func(*Config) { return func(*Config) {} }},
-		{"postgres", func(t *testing.T) func(*Config) {
-			url := pgtest.MigratedURL(t)
-			return func(c *Config) { c.DatabaseURL = url }
-		}},
-	}
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			for _, lc := range lifeCases {
