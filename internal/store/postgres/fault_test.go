@@ -20,6 +20,10 @@ import (
 // faultCreates counts the plans calls creates.
 var faultCreates atomic.Int64
 
+// faultTime stamps what the fault tests write: a fixed instant, inside the
+// partitions pgtest.MigratedURL makes, whatever the day the tests run.
+var faultTime = time.Date(2026, time.November, 20, 9, 0, 0, 0, time.UTC)
+
 // calls are store operations that fail Unavailable, never Other, when the
 // database goes away, and succeed again once it is back.
 func calls(s *postgres.Store) map[string]func(ctx context.Context) error {
@@ -31,15 +35,15 @@ func calls(s *postgres.Store) map[string]func(ctx context.Context) error {
 			return err
 		},
 		"AppendAudit": func(ctx context.Context) error {
-			return s.AppendAudit(ctx, []cpis.AuditRecord{record(nhs, time.Now())})
+			return s.AppendAudit(ctx, []cpis.AuditRecord{record(nhs, faultTime)})
 		},
 		"CreatePlan": func(ctx context.Context) error {
 			// A week of its own each time, so that no create overlaps another.
 			start := cpis.MustDate("2025-01-01").AddDays(7 * int(faultCreates.Add(1)))
 			p := cpis.Plan{ID: uuid.NewString(), NHSNumber: nhs, Type: cpis.UCPP, Start: start,
 				End: start.AddDays(6), LA: cpis.TrustDirectory()[0].LocalAuthority,
-				EmergencyPhone: "020 7946 0101", LastUpdated: time.Now()}
-			_, _, err := s.CreatePlan(ctx, p, record(nhs, time.Now()))
+				EmergencyPhone: "020 7946 0101", LastUpdated: faultTime}
+			_, _, err := s.CreatePlan(ctx, p, record(nhs, faultTime))
 			return err
 		},
 		"AccessHistory": func(ctx context.Context) error {
