@@ -65,7 +65,12 @@ type Plan struct {
 	// BirthDate is the child's date of birth, sent by the LA so that the
 	// 18th-birthday rule can be checked. Mandatory for CPP and CLA, absent for
 	// UCPP. Never shown to health users: it is not part of the shared dataset.
-	BirthDate      Date
+	BirthDate Date
+	// Reference is the LA's own reference for the plan, from its
+	// case-management system (empty when it sent none): the key its uploads
+	// match plans by. Unique among the LA's plans that are not entered in
+	// error; two LAs may use the same value. Shown to the owning LA only.
+	Reference      string
 	EnteredInError bool      // set by DELETE: the plan is withdrawn, not erased
 	LastUpdated    time.Time // when this version was stored
 }
@@ -80,14 +85,15 @@ const (
 )
 
 // SameContent reports whether p and o hold the same plan data as an LA sends
-// it: subject, type, dates, LA, telephone numbers and date of birth. Ids,
+// it: subject, type, dates, LA, telephone numbers, date of birth and the
+// LA's reference. Ids,
 // versions, times of storage and the LA's name (which the server owns) are
 // not compared. A retried write is recognised by it, and a write that would
 // change nothing can be answered without writing.
 func (p Plan) SameContent(o Plan) bool {
 	return p.NHSNumber == o.NHSNumber && p.Type == o.Type && p.Start == o.Start && p.End == o.End &&
 		p.LA.Code == o.LA.Code && p.EmergencyPhone == o.EmergencyPhone && p.OfficePhone == o.OfficePhone &&
-		p.BirthDate == o.BirthDate && p.EnteredInError == o.EnteredInError
+		p.BirthDate == o.BirthDate && p.Reference == o.Reference && p.EnteredInError == o.EnteredInError
 }
 
 // Overlaps reports whether p and o are one plan held twice: the same LA's
@@ -156,6 +162,13 @@ func ValidPhone(s string) bool {
 	return n >= 10 && n <= 11
 }
 
+// planReference is what an LA's own plan reference may be.
+var planReference = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// ValidReference reports whether s can be an LA's plan reference: 1 to 64
+// of A-Z a-z 0-9 . _ -.
+func ValidReference(s string) bool { return planReference.MatchString(s) }
+
 // MaxUnbornPlanDays is the longest a UCPP may run: it starts during the
 // pregnancy and ends on the expected date of delivery, and a pregnancy is
 // about 280 days.
@@ -190,6 +203,9 @@ func (p Plan) Validate() error {
 		bad("Flag.period.end", "the end date is before the start date")
 	}
 	errs = append(errs, p.validateBirthDate(op)...)
+	if p.Reference != "" && !ValidReference(p.Reference) {
+		bad("Flag.identifier", "the LA's plan reference must be 1 to 64 of A-Z a-z 0-9 . _ -")
+	}
 	if p.Type == UCPP && !p.Start.IsZero() && !p.End.IsZero() && p.End.After(p.Start.AddDays(MaxUnbornPlanDays)) {
 		bad("Flag.period.end", "an unborn child protection plan ends on the expected date of delivery: at most 300 days after it starts")
 	}

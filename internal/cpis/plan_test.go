@@ -1,6 +1,7 @@
 package cpis_test
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -66,6 +67,7 @@ func TestPlanValidateAccepts(t *testing.T) {
 			p.Type, p.BirthDate, p.End = cpis.UCPP, cpis.Date{}, p.Start.AddDays(300)
 		})},
 		{"no LA name: the register supplies it", planWith(func(p *cpis.Plan) { p.LA.Name = "" })},
+		{"an LA reference", planWith(func(p *cpis.Plan) { p.Reference = "CP-2026.0042_a" })},
 		{"ending exactly on the 18th birthday", planWith(func(p *cpis.Plan) { p.End = cpis.MustDate("2033-05-31") })},
 		{"leap-day child ending on 1 March of the 18th year", planWith(func(p *cpis.Plan) {
 			p.BirthDate, p.Start, p.End = cpis.MustDate("2008-02-29"), cpis.MustDate("2025-01-01"), cpis.MustDate("2026-03-01")
@@ -106,6 +108,8 @@ func TestPlanValidateRejects(t *testing.T) {
 		{"starting before birth", planWith(func(p *cpis.Plan) { p.Start = p.BirthDate.AddDays(-1) }), []problem{{cpis.Invalid, exprStart}}},
 		{"UCPP with a birth date", planWith(func(p *cpis.Plan) { p.Type = cpis.UCPP; p.End = p.Start.AddDays(200) }), []problem{{cpis.Invalid, exprBirth}}},
 		{"missing LA code", planWith(func(p *cpis.Plan) { p.LA.Code = "" }), []problem{{cpis.Invalid, exprLACode}}},
+		{"an LA reference with a space", planWith(func(p *cpis.Plan) { p.Reference = "CP 42" }), []problem{{cpis.Invalid, "Flag.identifier"}}},
+		{"an LA reference too long", planWith(func(p *cpis.Plan) { p.Reference = strings.Repeat("a", 65) }), []problem{{cpis.Invalid, "Flag.identifier"}}},
 		{"UCPP longer than 300 days", planWith(func(p *cpis.Plan) {
 			p.Type, p.BirthDate, p.End = cpis.UCPP, cpis.Date{}, p.Start.AddDays(301)
 		}), []problem{{cpis.Invalid, exprEnd}}},
