@@ -29,6 +29,8 @@ type spineError struct {
 //   - NotSupported is 405 INVALID_VALUE (issue not-supported), for a method
 //     an endpoint does not offer, and UnsupportedMedia 415 INVALID_VALUE for
 //     a body that is not FHIR JSON: the Spine table has no code for either.
+//   - Unprocessable (a full import that would end more of a caseload than
+//     the guard allows) is 422 VALIDATION_ERROR, issue business-rule.
 //   - PreconditionRequired (an update without If-Match) is 428 and TooLarge
 //     413: statuses the national table has no row for, with the nearest code.
 //   - Other is 500 INTERNAL_SERVER_ERROR (issue exception): the national
@@ -54,6 +56,7 @@ var spineErrors = [...]spineError{
 	cpis.Unavailable:          {"SERVICE_UNAVAILABLE", "Service unavailable", http.StatusServiceUnavailable, cpb.IssueTypeCode_TRANSIENT},
 	cpis.NotSupported:         {"INVALID_VALUE", "Invalid value", http.StatusMethodNotAllowed, cpb.IssueTypeCode_NOT_SUPPORTED},
 	cpis.UnsupportedMedia:     {"INVALID_VALUE", "Invalid value", http.StatusUnsupportedMediaType, cpb.IssueTypeCode_NOT_SUPPORTED},
+	cpis.Unprocessable:        {"VALIDATION_ERROR", "A parameter or value has resulted in a validation error", http.StatusUnprocessableEntity, cpb.IssueTypeCode_BUSINESS_RULE},
 }
 
 // issueTypeCodes are the FHIR codes of the issue types the table uses.
@@ -69,6 +72,7 @@ var issueTypeCodes = map[cpb.IssueTypeCode_Value]string{
 	cpb.IssueTypeCode_TOO_LONG:      "too-long",
 	cpb.IssueTypeCode_TRANSIENT:     "transient",
 	cpb.IssueTypeCode_NOT_SUPPORTED: "not-supported",
+	cpb.IssueTypeCode_BUSINESS_RULE: "business-rule",
 }
 
 func spineRow(k cpis.Kind) spineError {

@@ -31,6 +31,7 @@ const (
 	Unavailable                      // a dependency (store, audit) is down; retry later (SERVICE_UNAVAILABLE, 503)
 	NotSupported                     // an HTTP method an endpoint does not offer (INVALID_VALUE, 405)
 	UnsupportedMedia                 // a request body in a format the endpoint does not take (INVALID_VALUE, 415)
+	Unprocessable                    // understood, but refused for what it would do: a full import ending too much of a caseload (VALIDATION_ERROR, 422)
 )
 
 var kindNames = [...]string{
@@ -51,6 +52,7 @@ var kindNames = [...]string{
 	Unavailable:          "unavailable",
 	NotSupported:         "not supported",
 	UnsupportedMedia:     "unsupported media type",
+	Unprocessable:        "unprocessable",
 }
 
 func (k Kind) String() string {
