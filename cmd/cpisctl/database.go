@@ -25,7 +25,7 @@ func describe(url string) string {
 // audit partitions of the current month by e's clock, the one the servers
 // run on, and of the months after.
 func migrate(ctx context.Context, e *env, args []string) error {
-	if err := flags("migrate", args, func(*flag.FlagSet) {}); err != nil {
+	if err := flags(e, "migrate", args, func(*flag.FlagSet) {}); err != nil {
 		return err
 	}
 	url, err := databaseURL(e.getenv)
@@ -60,7 +60,7 @@ const minKeepMonths = 12
 // month and the keepMonths whole months before it.
 func auditRetention(ctx context.Context, e *env, args []string) error {
 	keep := 0
-	if err := flags("audit-retention", args, func(fs *flag.FlagSet) {
+	if err := flags(e, "audit-retention", args, func(fs *flag.FlagSet) {
 		fs.IntVar(&keep, "keep-months", 0, "months of audit trail to keep before the current one")
 	}); err != nil {
 		return err

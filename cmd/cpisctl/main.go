@@ -1,11 +1,11 @@
 // Command cpisctl is the operator's tool for a CP-IS deployment: it
-// migrates the PostgreSQL schema and applies the audit trail's retention.
+// migrates the PostgreSQL schema, applies the audit trail's retention and
+// uploads an LA's file of plans to a server.
 // Run `cpisctl help` for the commands.
 package main
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -15,11 +15,8 @@ import (
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr); err != nil {
+	if err := run(ctx, os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr); err != nil {
 		fmt.Fprintln(os.Stderr, "cpisctl:", err)
-		if errors.As(err, new(*usageError)) {
-			os.Exit(2)
-		}
-		os.Exit(1)
+		os.Exit(exitCode(err))
 	}
 }

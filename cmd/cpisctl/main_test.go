@@ -80,6 +80,12 @@ func TestUsage(t *testing.T) {
 		{"retention too short", []string{"audit-retention", "--keep-months", "11"}, map[string]string{"CPIS_DATABASE_URL": "postgres://x"}, true, "N >= 12"},
 		{"retention not a number", []string{"audit-retention", "--keep-months", "a year"}, nil, true, "invalid value"},
 		{"missing URL file", []string{"migrate"}, map[string]string{"CPIS_DATABASE_URL_FILE": "/nonexistent/url"}, false, "CPIS_DATABASE_URL_FILE"},
+		{"help lists upload", []string{"help"}, nil, false, "upload [--full] [--dry-run] [--force] --server URL --token-file PATH FILE"},
+		{"upload help", []string{"upload", "--help"}, nil, false, "Exit status: 0 every line was loaded; 2 the server rejected some lines"},
+		{"upload help lists its flags", []string{"upload", "-h"}, nil, false, "-token-file PATH"},
+		{"migrate help", []string{"migrate", "--help"}, nil, false, "usage: cpisctl migrate\n\napply the pending"},
+		{"flag after an argument", []string{"migrate", "now", "--verbose"}, nil, true, "flag provided but not defined: -verbose"},
+		{"no upload file", []string{"upload", "--server", "https://cpis.example.org/fhir", "--token-file", "/t"}, nil, true, "give the FILE to send"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
