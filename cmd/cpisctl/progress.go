@@ -65,6 +65,10 @@ func (c *countingReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
+// add counts n bytes read. The body is sent when its reader says EOF or,
+// of a known size, once it has all been read: with a Content-Length the
+// transport copies the body straight to the connection and reads on for
+// EOF only afterwards, by which time the server may have answered.
 func (p *progress) add(n int, eof bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
@@ -75,14 +79,19 @@ func (p *progress) add(n int, eof bool) {
 	if p.bar != nil {
 		p.bar.Add(n)
 	}
-	if eof {
-		p.done = true
-		if p.bar != nil {
-			p.bar.Finish()
-			fmt.Fprintln(p.out, "sent; waiting for the server's answer")
-		} else {
-			fmt.Fprintf(p.out, "sent %s\n", p.rateText())
-		}
+	if eof || p.sent == p.size {
+		p.finish()
+	}
+}
+
+// finish reports the body sent.
+func (p *progress) finish() {
+	p.done = true
+	if p.bar != nil {
+		p.bar.Finish()
+		fmt.Fprintln(p.out, "sent; waiting for the server's answer")
+	} else {
+		fmt.Fprintf(p.out, "sent %s\n", p.rateText())
 	}
 }
 
@@ -92,7 +101,11 @@ func (p *progress) add(n int, eof bool) {
 func (p *progress) stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	if !p.done {
+	switch {
+	case p.done:
+	case p.sent == p.size: // an empty body, never read
+		p.finish()
+	default:
 		p.done = true
 		if p.bar != nil {
 			p.bar.Exit()
