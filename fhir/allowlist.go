@@ -2,19 +2,23 @@ package fhir
 
 import (
 	"strconv"
+	"strings"
 
 	apb "github.com/google/fhir/go/proto/google/fhir/proto/annotations_go_proto"
 	"google.golang.org/protobuf/proto"
 	"google.golang.org/protobuf/reflect/protoreflect"
 )
 
-// flagElements is every element a client may send in a CP-IS Flag, as a
-// FHIRPath without indexes, choice elements by their JSON name
-// (valueContactPoint). Whatever else is set is refused. The list is
-// closed on purpose: an element added to FHIR, or one nobody thought of,
-// is refused until someone decides CP-IS may hold it.
-var flagElements = elementSet(
+// clientElements is every element a client may send in a CP-IS Flag, and
+// in a batch or transaction Bundle of Flag writes, as a FHIRPath without
+// indexes, choice elements by their JSON name (valueContactPoint).
+// Whatever else is set is refused. The list is closed on purpose: an
+// element added to FHIR, or one nobody thought of, is refused until someone
+// decides CP-IS may hold it. An entry's resource is checked as a Flag, from
+// "Flag".
+var clientElements = elementSet(
 	"Flag.id",
+	"Flag.identifier", "Flag.identifier.system", "Flag.identifier.value",
 	"Flag.meta", "Flag.meta.versionId", "Flag.meta.lastUpdated", "Flag.meta.profile",
 	"Flag.extension", "Flag.extension.url",
 	"Flag.extension.valueContactPoint", "Flag.extension.valueContactPoint.system",
@@ -30,6 +34,11 @@ var flagElements = elementSet(
 	"Flag.period", "Flag.period.start", "Flag.period.end",
 	"Flag.author", "Flag.author.type", "Flag.author.identifier",
 	"Flag.author.identifier.system", "Flag.author.identifier.value", "Flag.author.display",
+
+	"Bundle.type",
+	"Bundle.entry", "Bundle.entry.fullUrl", "Bundle.entry.resource",
+	"Bundle.entry.request", "Bundle.entry.request.method", "Bundle.entry.request.url",
+	"Bundle.entry.request.ifMatch", "Bundle.entry.request.ifNoneExist",
 )
 
 func elementSet(paths ...string) map[string]bool {
@@ -49,12 +58,17 @@ var refusals = map[string]string{
 	"Flag.subject.reference": "identify the child by an NHS number identifier only: a reference string is not accepted",
 	"Flag.subject.display":   "names are not part of the CP-IS dataset: send the NHS number identifier only",
 	"Flag.author.reference":  "identify the local authority by its ODS code identifier: a reference string is not accepted",
+	"Bundle.entry.search":    "a batch or transaction entry carries a request, not a search result",
+	"Bundle.entry.response":  "a batch or transaction entry carries a request: the server writes the response",
 }
 
-const refusedElement = "this element is not part of the cpis-flag profile: CP-IS refuses data it does not hold rather than dropping it"
+const (
+	refusedElement       = "this element is not part of the cpis-flag profile: CP-IS refuses data it does not hold rather than dropping it"
+	refusedBundleElement = "this element is not accepted in a batch or transaction Bundle here: a Bundle takes type and entry, an entry fullUrl, resource and request (method, url, ifMatch, ifNoneExist), and nothing else"
+)
 
 // allowed walks every set field of m (at FHIRPath path, allow-list key key)
-// and records each one not in flagElements. It does not descend into a
+// and records each one not in clientElements. It does not descend into a
 // refused element: one problem per refused subtree.
 func (pr *problems) allowed(m protoreflect.Message, path, key string) {
 	d := m.Descriptor()
@@ -72,7 +86,7 @@ func (pr *problems) allowed(m protoreflect.Message, path, key string) {
 			pr.allowed(v.Message(), p, k)
 			return true
 		}
-		if !flagElements[k] {
+		if !clientElements[k] {
 			pr.refuse(p, k)
 			return true
 		}
@@ -98,7 +112,11 @@ func (pr *problems) descend(f protoreflect.FieldDescriptor, v protoreflect.Value
 
 func (pr *problems) refuse(path, key string) {
 	msg, ok := refusals[key]
-	if !ok {
+	switch {
+	case ok:
+	case strings.HasPrefix(key, "Bundle"):
+		msg = refusedBundleElement
+	default:
 		msg = refusedElement
 	}
 	pr.invalid(path, msg)

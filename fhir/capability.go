@@ -97,6 +97,11 @@ func CapabilityStatement(baseURL, version string, sec Security) *cspb.Capability
 			Resource: []*cspb.CapabilityStatement_Rest_Resource{
 				flagCapability(), auditCapability(), careTeamCapability(),
 				readOnly("StructureDefinition"), readOnly("CodeSystem"), readOnly("ValueSet"), readOnly("SearchParameter"),
+				readOnly("OperationDefinition"),
+			},
+			Interaction: []*cspb.CapabilityStatement_Rest_SystemInteraction{
+				systemInteraction(vspb.SystemRestfulInteractionValueSet_TRANSACTION, transactionDoc),
+				systemInteraction(vspb.SystemRestfulInteractionValueSet_BATCH, batchDoc),
 			},
 		}},
 	}
@@ -148,9 +153,38 @@ func flagCapability() *cspb.CapabilityStatement_Rest_Resource {
 	r.Versioning = &cspb.CapabilityStatement_Rest_Resource_VersioningCode{Value: cpb.ResourceVersionPolicyCode_VERSIONED_UPDATE}
 	r.ReadHistory = boolean(true)
 	r.UpdateCreate = boolean(false)
-	r.ConditionalCreate = boolean(false)
-	r.ConditionalUpdate = boolean(false)
+	r.ConditionalCreate = boolean(true)
+	r.ConditionalUpdate = boolean(true)
+	r.ConditionalDelete = &cspb.CapabilityStatement_Rest_Resource_ConditionalDeleteCode{Value: cpb.ConditionalDeleteStatusCode_SINGLE}
+	r.Documentation = markdown(flagDoc)
+	r.Operation = []*cspb.CapabilityStatement_Rest_Resource_Operation{{
+		Name:          str("import"),
+		Definition:    canonical(ImportOperationURL),
+		Documentation: markdown(importDoc),
+	}}
 	return r
+}
+
+// Documentation of the writes of issue 8, bulk upload.
+const (
+	flagDoc = "Local authority systems write their own plans. A plan may carry the LA's own reference, Flag.identifier " +
+		LAReferenceSystem + " (shown to that LA only). Conditional create (If-None-Exist), update (PUT /Flag?...) and " +
+		"delete (DELETE /Flag?..., one plan at most) take exactly one condition, " + conditionForm + "."
+	importDoc = "POST /Flag/$import: an LA's file of plans as NDJSON, one Flag with its reference per line, matched by " +
+		"reference; mode=delta|full, dryRun, force. Answers a Parameters resource with the outcome and counts and " +
+		"each refused line by number (never its content)."
+	transactionDoc = "POST / with a transaction Bundle of Flag writes (POST, PUT, DELETE, conditional or not; at most " +
+		"1,000 entries by default): all are stored or none. A failure is one OperationOutcome naming Bundle.entry[i]."
+	batchDoc = "POST / with a batch Bundle of Flag writes (at most 1,000 entries by default): each entry succeeds or fails " +
+		"alone, and its response carries an OperationOutcome with the Spine code and the CP-IS upload record response (" +
+		UploadRecordSystem + ")."
+)
+
+func systemInteraction(code vspb.SystemRestfulInteractionValueSet_Value, doc string) *cspb.CapabilityStatement_Rest_SystemInteraction {
+	return &cspb.CapabilityStatement_Rest_SystemInteraction{
+		Code:          &cspb.CapabilityStatement_Rest_SystemInteraction_CodeType{Value: code},
+		Documentation: markdown(doc),
+	}
 }
 
 func auditCapability() *cspb.CapabilityStatement_Rest_Resource {
@@ -169,6 +203,7 @@ var conformanceTypes = map[string]cpb.ResourceTypeCode_Value{
 	"CodeSystem":          cpb.ResourceTypeCode_CODE_SYSTEM,
 	"ValueSet":            cpb.ResourceTypeCode_VALUE_SET,
 	"SearchParameter":     cpb.ResourceTypeCode_SEARCH_PARAMETER,
+	"OperationDefinition": cpb.ResourceTypeCode_OPERATION_DEFINITION,
 }
 
 // readOnly is a conformance resource type served from profiles/ by id.

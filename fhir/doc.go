@@ -1,14 +1,16 @@
 // Package fhir is the FHIR R4 wire model of the service: it turns domain
 // values (cpis.Plan, cpis.AuditRecord, *cpis.Error) into google/fhir R4
-// protos and reads CP-IS Flags from client JSON.
+// protos and reads CP-IS Flags, batch and transaction Bundles of Flag
+// writes, and their conditions from client JSON.
 //
 // Every resource this package produces (Flag, CareTeam, AuditEvent,
-// OperationOutcome, the history Bundle, the CapabilityStatement) is built as
-// an R4 proto and rendered by google/fhir's jsonformat package
-// (MarshalResource), and a client's Flag is read by jsonformat (ParseFlag).
-// (The conformance resources in profiles/ are static JSON files that the api
-// package serves as they are.) Two pieces of JSON are handled by hand here,
-// with encoding/json:
+// OperationOutcome, the history and batch-response Bundles, the $import
+// Parameters, the CapabilityStatement) is built as an R4 proto and rendered
+// by google/fhir's jsonformat package (MarshalResource), and a client's Flag
+// or Bundle is read by jsonformat (ParseFlag, ParseWriteBundle). (The
+// conformance resources in profiles/ are static JSON files that the api
+// package serves as they are.) These pieces of JSON are handled by hand
+// here, with encoding/json:
 //
 //   - The searchset Bundle (MarshalSearchset). Its envelope (resourceType,
 //     type, total, link, and each entry's fullUrl and search.mode) is
@@ -20,10 +22,20 @@
 //     escaping): testdata/searchset.json, written when jsonformat still
 //     rendered the whole Bundle, pins them (TestGolden), and the tests read
 //     the output back with jsonformat's validating R4 reader.
-//   - The top level of a client's Flag (checkEnvelope in parse.go), decoded
-//     only to check that the body is one JSON object with resourceType Flag
-//     before jsonformat reads it, so that the commonest mistakes get clear
-//     messages and a wrong resourceType is never echoed back.
+//   - The top level of a client's Flag or Bundle (decodeEnvelope in
+//     parse.go), decoded only to check that the body is one JSON object with
+//     the expected resourceType before jsonformat reads it, so that the
+//     commonest mistakes get clear messages and a wrong resourceType is never
+//     echoed back.
+//   - A client's batch or transaction Bundle (ParseWriteBundle) is split at
+//     its entry array: jsonformat reads the Bundle without its entries, then
+//     each entry on its own, wrapped in a Bundle of one. jsonformat reports
+//     a problem anywhere in a Bundle by returning no Bundle at all, and one
+//     entry of a batch that cannot be read must fail alone, not take the
+//     other entries with it.
+//   - FlagReference reads only a Flag's identifier, from a line that
+//     ParseFlag refused, so that an import knows which plan the line was
+//     about.
 //
 // No other FHIR JSON is written or read by hand.
 //
@@ -56,6 +68,16 @@ const (
 	TraceIDSystem         = CanonicalBase + "/Id/trace-id"   // AuditEvent entity: the national API's TraceID header
 	ClientIDSystem        = CanonicalBase + "/Id/client-id"  // AuditEvent agent: an LA system's OAuth client id
 	serverObserverSystem  = "urn:ietf:rfc:3986"              // the observer is named by its base URL
+)
+
+// Bulk upload (issue 8): the LA's plan reference, the CP-IS upload response
+// codes (the HL7 V3 service's, docs/domain.md, Codes) and the $import
+// operation.
+const (
+	LAReferenceSystem  = CanonicalBase + "/Id/la-plan-reference"                   // Flag.identifier: the LA's own plan reference (cpis.Plan.Reference)
+	UploadRecordSystem = CanonicalBase + "/CodeSystem/cpis-upload-record-response" // the outcome of one record: CPR01 to CPR07
+	UploadFileSystem   = CanonicalBase + "/CodeSystem/cpis-upload-file-response"   // the outcome of a whole $import file: CPF02 to CPF04
+	ImportOperationURL = CanonicalBase + "/OperationDefinition/flag-import"        // POST /Flag/$import
 )
 
 // National and international systems (docs/domain.md, Identifier systems and

@@ -57,7 +57,14 @@ import (
 //	                   (0..1): valueDate, full date, written for the responsible
 //	                   LA (cpis.OwnerView) only, never for health users (cpis.HealthView).
 //	                   Any other extension, and every modifierExtension, is refused.
-//	anything else      text, contained, identifier, encounter, implicitRules,
+//	identifier         0..1: the LA's own plan reference (cpis.Plan.Reference),
+//	                   {system la-plan-reference, value 1 to 64 of A-Z a-z 0-9
+//	                   . _ -}, the key its uploads and conditional writes
+//	                   match plans by. Written for the responsible LA
+//	                   (cpis.OwnerView) only, never for health users. On input
+//	                   any other system, a second identifier, or any other
+//	                   element of an Identifier (use, type ...) is refused.
+//	anything else      text, contained, encounter, implicitRules,
 //	                   language, element ids, extensions on elements, coding
 //	                   versions, identifier use/type/period/assigner ... is
 //	                   refused with the element's FHIRPath: data minimisation
@@ -122,6 +129,9 @@ func FlagResource(p cpis.Plan, today cpis.Date, v cpis.View) *flagpb.Flag {
 	}
 	if p.ID != "" {
 		f.Id = id(p.ID)
+	}
+	if v == cpis.OwnerView && p.Reference != "" {
+		f.Identifier = []*dpb.Identifier{identifier(LAReferenceSystem, p.Reference)}
 	}
 	return f
 }

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/cpis-fhir/cpis/internal/cpis"
 )
@@ -36,6 +37,7 @@ func TestRoundTrip(t *testing.T) {
 		"CLA":              examplePlans["flag-cla.json"],
 		"UCPP":             examplePlans["flag-ucpp.json"],
 		"no office number": noOffice,
+		"no reference":     examplePlans["flag-cpp.json"],
 	}
 	ignore := cmpopts.IgnoreFields(cpis.Plan{}, "Version", "LastUpdated")
 	for name, p := range tests {
@@ -68,6 +70,34 @@ func TestHealthViewHidesBirthDate(t *testing.T) {
 	}
 	if !strings.Contains(string(owner), `"valueDate":"2014-03-15"`) {
 		t.Errorf("owner view lacks the birth date:\n%s", owner)
+	}
+}
+
+// TestReferenceOwnerOnly: the LA's plan reference is shown to the LA, never
+// to health users (in a Flag or a CareTeam).
+func TestReferenceOwnerOnly(t *testing.T) {
+	p := storedPlan()
+	for name, r := range map[string]proto.Message{
+		"health Flag": FlagResource(p, today, cpis.HealthView),
+		"CareTeam":    CareTeamResource(p, today),
+	} {
+		b, err := MarshalResource(r)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range []string{LAReferenceSystem, p.Reference} {
+			if strings.Contains(string(b), s) {
+				t.Errorf("%s contains %q:\n%s", name, s, b)
+			}
+		}
+	}
+	if got := FlagResource(p, today, cpis.OwnerView).GetIdentifier(); len(got) != 1 ||
+		got[0].GetSystem().GetValue() != LAReferenceSystem || got[0].GetValue().GetValue() != p.Reference {
+		t.Errorf("owner view identifier = %v, want the LA's reference", got)
+	}
+	p.Reference = ""
+	if got := FlagResource(p, today, cpis.OwnerView).GetIdentifier(); got != nil {
+		t.Errorf("a plan without a reference has identifier %v", got)
 	}
 }
 

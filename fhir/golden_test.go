@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"flag"
+	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -70,6 +71,44 @@ func goldenResources() map[string]proto.Message {
 		"practitionerrole.json":    PractitionerRoleResource(healthSearchRecord().Actor),
 		"operationoutcome.json":    OperationOutcome(sampleProblems()),
 		"capabilitystatement.json": CapabilityStatement(testBase, "1.2.3", Security{CORS: true, AuthorizeURL: "https://issuer.test/authorize", TokenURL: "https://issuer.test/token"}),
+		"batch-response.json":      BatchResponse(false, batchResults()),
+		"transaction-response.json": BatchResponse(true, []EntryResult{
+			{Status: http.StatusCreated, ID: "0d6f1b7e-8a1c-4d4e-b1a3-6c2f9d0e7b12", Version: 1, LastModified: p.LastUpdated},
+			{Status: http.StatusOK, ID: p.ID, Version: 3, LastModified: p.LastUpdated},
+		}),
+		"operationoutcome-transaction.json": RecordOutcome(InEntry(2, []*cpis.Error{
+			{Op: "cpis.Plan.Validate", Kind: cpis.Invalid, Expression: "Flag.period.end", Msg: "the end date is before the start date"},
+		})),
+		"parameters-import.json": ImportParameters(importReport()),
+	}
+}
+
+// batchResults are the results of a batch of six entries: a create, a
+// conditional update, a withdrawal, and three failures (a plan not found,
+// an entry the parser refused, a plan the rules refused).
+func batchResults() []EntryResult {
+	p := storedPlan()
+	return []EntryResult{
+		{Status: http.StatusCreated, ID: "0d6f1b7e-8a1c-4d4e-b1a3-6c2f9d0e7b12", Version: 1, LastModified: p.LastUpdated},
+		{Status: http.StatusOK, ID: p.ID, Version: 3, LastModified: p.LastUpdated.Add(time.Second)},
+		{Status: http.StatusNoContent, ID: p.ID, Version: 4, LastModified: p.LastUpdated.Add(2 * time.Second)},
+		{Problems: []*cpis.Error{{Op: "register.DeletePlan", Kind: cpis.NotFound, Msg: "no plan of yours has this reference"}}},
+		{Problems: []*cpis.Error{
+			{Op: "fhir.ParseWriteBundle", Kind: cpis.InvalidNHSNumber, Expression: "Bundle.entry[4].resource.subject.identifier.value", Msg: "the subject's NHS number is not valid: 10 digits passing the Modulus 11 check"},
+			{Op: "fhir.ParseWriteBundle", Kind: cpis.Invalid, Expression: "Bundle.entry[4].resource.note", Msg: "unknown element: it is not part of a FHIR R4 Flag"},
+		}},
+		{Problems: []*cpis.Error{{Op: "cpis.Plan.Validate", Kind: cpis.Invalid, Expression: "Flag.extension('child-birth-date')", Msg: "a CPP or CLA plan needs the child's date of birth to check the 18th-birthday rule"}}},
+	}
+}
+
+// importReport is a full import that loaded some lines and refused two.
+func importReport() ImportReport {
+	return ImportReport{
+		Mode: "full", Created: 12, Updated: 3, Unchanged: 140, Ended: 2, Rejected: 2, NotReconciled: 5,
+		Rejections: []Rejection{
+			{Line: 7, Problem: &cpis.Error{Op: "fhir.ParseFlag", Kind: cpis.InvalidNHSNumber, Expression: "Flag.subject.identifier.value", Msg: "the subject's NHS number is not valid: 10 digits passing the Modulus 11 check"}},
+			{Line: 31, Problem: &cpis.Error{Op: "register.Import", Kind: cpis.Conflict, Msg: "the file names this plan reference twice"}},
+		},
 	}
 }
 
@@ -200,7 +239,7 @@ func definedURLs() map[string]bool {
 // ourURL matches a canonical URL under CanonicalBase. Identifier systems
 // (/Id/...) name namespaces of business identifiers, not conformance
 // resources, so they are left out.
-var ourURL = regexp.MustCompile(regexp.QuoteMeta(CanonicalBase) + `/(StructureDefinition|CodeSystem|ValueSet|SearchParameter)/[A-Za-z0-9.\-]+`)
+var ourURL = regexp.MustCompile(regexp.QuoteMeta(CanonicalBase) + `/(StructureDefinition|CodeSystem|ValueSet|SearchParameter|OperationDefinition)/[A-Za-z0-9.\-]+`)
 
 func ourURLs(b []byte) []string { return ourURL.FindAllString(string(b), -1) }
 
@@ -210,7 +249,7 @@ func TestURLsDefined(t *testing.T) {
 	for _, u := range []string{
 		FlagProfileURL, EmergencyPhoneURL, OfficePhoneURL, ChildBirthDateURL,
 		PlanTypeSystem, PlanTypeValueSet, AccessTypeSystem, AccessTypeValueSet, AuditEntityTypeSystem,
-		FlagCodeSearchURL, FlagStatusSearchURL,
+		FlagCodeSearchURL, FlagStatusSearchURL, UploadRecordSystem, UploadFileSystem, ImportOperationURL,
 	} {
 		if !defined[u] {
 			t.Errorf("%s is not defined in profiles/", u)
@@ -228,6 +267,8 @@ func TestCodeSystemsMatch(t *testing.T) {
 		{"cpis-plan-type", map[string]string{"CPP": cpis.CPP.Display(), "CLA": cpis.CLA.Display(), "UCPP": cpis.UCPP.Display()}},
 		{"cpis-access-type", map[string]string{accessUnscheduledCode: accessUnscheduledLabel, accessScheduledCode: accessScheduledLabel}},
 		{"cpis-audit-entity-type", map[string]string{traceIDCode: traceIDLabel}},
+		{"cpis-upload-record-response", recordResponses},
+		{"cpis-upload-file-response", fileResponses},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {
@@ -260,7 +301,7 @@ func TestProfileExample(t *testing.T) {
 		t.Fatal("cpis-flag not in profiles/")
 	}
 	for _, s := range []string{NHSNumberSystem, ODSSystem, FlagCategorySystem, `"CP-IS"`, PlanTypeSystem, SNOMEDSystem,
-		EmergencyPhoneURL, OfficePhoneURL, ChildBirthDateURL, PlanTypeValueSet} {
+		EmergencyPhoneURL, OfficePhoneURL, ChildBirthDateURL, PlanTypeValueSet, LAReferenceSystem} {
 		if !strings.Contains(string(b), s) {
 			t.Errorf("the profile does not mention %s", s)
 		}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"reflect"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -21,9 +22,9 @@ import (
 
 // ParseFlag reads a CP-IS Flag sent by an LA (see the shape in flag.go) and
 // returns the plan it describes: ID (from the body's id, if any; the caller
-// decides what to do with it), NHSNumber, Type, Start, End, LA, the phones
-// and BirthDate. Version, LastUpdated and EnteredInError are never taken from
-// the body.
+// decides what to do with it), NHSNumber, Type, Start, End, LA, the phones,
+// BirthDate and Reference (the LA's plan reference, from Flag.identifier).
+// Version, LastUpdated and EnteredInError are never taken from the body.
 //
 // It checks structure and the cpis-flag profile only: JSON syntax, FHIR R4
 // conformance as jsonformat reads it, the allow-list of elements, the fixed
@@ -35,55 +36,80 @@ import (
 // repeat a value from the body. On error the Plan is the zero value.
 func ParseFlag(body []byte) (cpis.Plan, error) {
 	const op = "fhir.ParseFlag"
-	if err := checkEnvelope(op, body); err != nil {
+	if _, err := decodeEnvelope(op, body, "Flag"); err != nil {
 		return cpis.Plan{}, err
 	}
 	m, err := unmarshaller.Unmarshal(body)
 	if err != nil {
-		return cpis.Plan{}, parserProblems(op, err)
+		return cpis.Plan{}, flagParserProblems(op, err)
 	}
 	f := m.(*bcrpb.ContainedResource).GetFlag()
-	if f == nil { // checkEnvelope saw resourceType Flag, so this is not expected
+	if f == nil { // decodeEnvelope saw resourceType Flag, so this is not expected
 		return cpis.Plan{}, cpis.E(op, cpis.Invalid, cpis.Expr("Flag.resourceType"), "the body is not a Flag")
 	}
 	pr := &problems{op: op}
-	pr.allowed(f.ProtoReflect(), "Flag", "Flag")
-	p := pr.plan(f)
+	p := pr.flag(f, "Flag")
 	if len(pr.errs) > 0 {
 		return cpis.Plan{}, errors.Join(pr.errs...)
 	}
 	return p, nil
 }
 
-// checkEnvelope makes sure the body is one JSON object of resourceType Flag
+// FlagReference returns the LA's plan reference a Flag body names, for a
+// body ParseFlag refused: an import must know which plan a line it refused
+// was about, so as never to end that plan. Only Flag.identifier is read (by
+// encoding/json: jsonformat gives nothing back from a body with a problem
+// anywhere), and leniently, since the answer only ever protects a plan: the
+// first identifier of system LAReferenceSystem with a valid reference,
+// whatever else the body holds. ok is false when there is none, or the body
+// is not a JSON object with an identifier array.
+func FlagReference(body []byte) (reference string, ok bool) {
+	var f struct {
+		Identifier []struct {
+			System string `json:"system"`
+			Value  string `json:"value"`
+		} `json:"identifier"`
+	}
+	if json.Unmarshal(body, &f) != nil {
+		return "", false
+	}
+	for _, id := range f.Identifier {
+		if id.System == LAReferenceSystem && cpis.ValidReference(id.Value) {
+			return id.Value, true
+		}
+	}
+	return "", false
+}
+
+// decodeEnvelope makes sure the body is one JSON object of resourceType rt
 // before jsonformat reads it, so that these commonest mistakes get clear
 // messages, and so that a wrong resourceType, which jsonformat would quote in
-// its error path, is never echoed.
-func checkEnvelope(op string, body []byte) error {
+// its error path, is never echoed. It returns the object's members, undecoded.
+func decodeEnvelope(op string, body []byte, rt string) (map[string]json.RawMessage, error) {
 	bad := func(expr, msg string) error { return cpis.E(op, cpis.Invalid, cpis.Expr(expr), msg) }
 	if len(bytes.TrimSpace(body)) == 0 {
-		return bad("Flag", "the request body is empty: send a FHIR Flag resource as JSON")
+		return nil, bad(rt, "the request body is empty: send a FHIR "+rt+" resource as JSON")
 	}
 	var top map[string]json.RawMessage
 	if err := json.Unmarshal(body, &top); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
-			return bad("Flag", fmt.Sprintf("the request body is not well-formed JSON: %s at byte offset %d", syntaxReason(se), se.Offset))
+			return nil, bad(rt, fmt.Sprintf("the request body is not well-formed JSON: %s at byte offset %d", syntaxReason(se), se.Offset))
 		}
-		return bad("Flag", "the request body must be a JSON object: a FHIR Flag resource")
+		return nil, bad(rt, "the request body must be a JSON object: a FHIR "+rt+" resource")
 	}
 	if top == nil {
-		return bad("Flag", "the request body must be a JSON object: a FHIR Flag resource")
+		return nil, bad(rt, "the request body must be a JSON object: a FHIR "+rt+" resource")
 	}
-	rt, ok := top["resourceType"]
+	raw, ok := top["resourceType"]
 	if !ok {
-		return bad("Flag.resourceType", "resourceType is missing: this endpoint takes a Flag")
+		return nil, bad(rt+".resourceType", "resourceType is missing: this endpoint takes a "+rt)
 	}
 	var s string
-	if err := json.Unmarshal(rt, &s); err != nil || s != "Flag" {
-		return bad("Flag.resourceType", "resourceType must be Flag")
+	if err := json.Unmarshal(raw, &s); err != nil || s != rt {
+		return nil, bad(rt+".resourceType", "resourceType must be "+rt)
 	}
-	return nil
+	return top, nil
 }
 
 // quotedChar is how encoding/json quotes the offending character in a
@@ -110,33 +136,33 @@ var safeParserPath = regexp.MustCompile(`^Flag(\.[A-Za-z_][A-Za-z0-9_]*(\[[0-9]+
 // key can carry an NHS number into a log.
 var elementName = regexp.MustCompile(`^_?[A-Za-z]{1,64}$`)
 
-// parserProblems turns jsonformat's errors into *cpis.Error values. The
-// library's error types live in an internal package, so their exported
-// fields are read by reflection. Only Path (checked against safeParserPath)
-// and Details (the library's fixed wording) are used: Diagnostics may hold
-// input values, and is used only to name an unknown element. An error of
-// another shape gets a generic message.
-func parserProblems(op string, err error) error {
-	v := reflect.ValueOf(err)
-	if v.Kind() != reflect.Slice {
-		return parserProblem(op, v)
-	}
-	errs := make([]error, 0, v.Len())
-	seen := map[string]bool{}
-	for i := 0; i < v.Len(); i++ {
-		e := parserProblem(op, v.Index(i))
-		if !seen[e.Error()] { // problems inside one contained resource are reported once
-			seen[e.Error()] = true
-			errs = append(errs, e)
-		}
-	}
-	if len(errs) == 0 {
-		return parserProblem(op, reflect.Value{})
-	}
-	return errors.Join(errs...)
+// parserError is what is used of one of jsonformat's errors: Path, Details
+// (the library's fixed wording) and Diagnostics, which may hold input
+// values and is used only to name an unknown element. ok is false for an
+// error of another shape.
+type parserError struct {
+	path, details, diagnostics string
+	ok                         bool
 }
 
-func parserProblem(op string, v reflect.Value) error {
+// parserErrors reads jsonformat's errors. The library's error types live in
+// an internal package, so their exported fields are read by reflection.
+func parserErrors(err error) []parserError {
+	v := reflect.ValueOf(err)
+	if v.Kind() != reflect.Slice {
+		return []parserError{parserErrorOf(v)}
+	}
+	out := make([]parserError, 0, v.Len())
+	for i := 0; i < v.Len(); i++ {
+		out = append(out, parserErrorOf(v.Index(i)))
+	}
+	if len(out) == 0 {
+		return []parserError{{}}
+	}
+	return out
+}
+
+func parserErrorOf(v reflect.Value) parserError {
 	for v.IsValid() && (v.Kind() == reflect.Pointer || v.Kind() == reflect.Interface) && !v.IsNil() {
 		v = v.Elem()
 	}
@@ -150,39 +176,116 @@ func parserProblem(op string, v reflect.Value) error {
 		}
 		return f.String()
 	}
-	details := field("Details")
-	if details == "" {
-		return cpis.E(op, cpis.Invalid, cpis.Expr("Flag"), "the request body is not a valid FHIR R4 Flag")
+	e := parserError{path: field("Path"), details: field("Details"), diagnostics: field("Diagnostics")}
+	e.ok = e.details != ""
+	return e
+}
+
+// unknownElement is the name of the unknown element an "unknown field" error
+// is about, when it can be shown.
+func (e parserError) unknownElement() (string, bool) {
+	if e.details != "unknown field" {
+		return "", false
 	}
-	expr := field("Path")
+	name, err := strconv.Unquote(e.diagnostics)
+	return name, err == nil && elementName.MatchString(name)
+}
+
+// joinProblems joins problems, each reported once (problems inside one
+// contained resource come out of jsonformat once per element), in the order
+// of their expressions: jsonformat reads an object's members in no fixed
+// order, and the same body must always get the same answer.
+func joinProblems(errs []*cpis.Error) error {
+	slices.SortStableFunc(errs, func(a, b *cpis.Error) int { return strings.Compare(a.Expression, b.Expression) })
+	seen := map[string]bool{}
+	var out []error
+	for _, e := range errs {
+		if !seen[e.Error()] {
+			seen[e.Error()] = true
+			out = append(out, e)
+		}
+	}
+	return errors.Join(out...)
+}
+
+// flagParserProblems turns jsonformat's errors about a Flag into
+// *cpis.Error values. Only the path (checked against safeParserPath) and the
+// library's fixed wording are shown; an error of another shape gets a
+// generic message.
+func flagParserProblems(op string, err error) error {
+	var errs []*cpis.Error
+	for _, e := range parserErrors(err) {
+		errs = append(errs, flagParserProblem(op, e))
+	}
+	return joinProblems(errs)
+}
+
+// flagParserProblem is one of jsonformat's errors about a Flag whose path
+// starts "Flag".
+func flagParserProblem(op string, e parserError) *cpis.Error {
+	bad := func(expr, msg string) *cpis.Error {
+		return &cpis.Error{Op: op, Kind: cpis.Invalid, Expression: expr, Msg: msg}
+	}
+	if !e.ok {
+		return bad("Flag", "the request body is not a valid FHIR R4 Flag")
+	}
+	expr := e.path
 	if !safeParserPath.MatchString(expr) {
 		expr = "Flag"
 	}
 	if expr == "Flag.contained" || strings.HasPrefix(expr, "Flag.contained[") {
 		// Paths inside a contained resource start with its resourceType, an
 		// input value; the element is refused whatever it holds.
-		return cpis.E(op, cpis.Invalid, cpis.Expr("Flag.contained"), refusals["Flag.contained"])
+		return bad("Flag.contained", refusals["Flag.contained"])
 	}
-	if details == "unknown field" {
-		if name, err := strconv.Unquote(field("Diagnostics")); err == nil && elementName.MatchString(name) {
-			return cpis.E(op, cpis.Invalid, cpis.Expr(expr+"."+name), "unknown element: it is not part of a FHIR R4 Flag")
-		}
-		return cpis.E(op, cpis.Invalid, cpis.Expr(expr), "an unknown element is present: it is not part of a FHIR R4 Flag")
+	if name, ok := e.unknownElement(); ok {
+		return bad(expr+"."+name, "unknown element: it is not part of a FHIR R4 Flag")
 	}
-	return cpis.E(op, cpis.Invalid, cpis.Expr(expr), "not valid FHIR R4: "+details)
+	if e.details == "unknown field" {
+		return bad(expr, "an unknown element is present: it is not part of a FHIR R4 Flag")
+	}
+	return bad(expr, "not valid FHIR R4: "+e.details)
 }
 
-// problems collects what is wrong with one Flag.
+// problems collects what is wrong with one Flag, or one Bundle entry.
 type problems struct {
 	op   string
+	root string // where the Flag is: "" or "Flag" for a body, "Bundle.entry[3].resource" in a Bundle
 	errs []error
 }
 
+// add records a problem. The checks name elements from "Flag", as
+// cpis.Plan.Validate does; an expression rooted there is moved under root.
 func (pr *problems) add(kind cpis.Kind, expr, msg string) {
+	if pr.root != "" {
+		expr = relocate(expr, pr.root)
+	}
 	pr.errs = append(pr.errs, cpis.E(pr.op, kind, cpis.Expr(expr), msg))
 }
 
 func (pr *problems) invalid(expr, msg string) { pr.add(cpis.Invalid, expr, msg) }
+
+// relocate moves an expression rooted at the Flag ("Flag", "Flag.period.end",
+// "Flag.extension('child-birth-date')") under root; any other is returned
+// as it is.
+func relocate(expr, root string) string {
+	rest, ok := strings.CutPrefix(expr, "Flag")
+	if !ok || (rest != "" && !strings.ContainsRune(".([", rune(rest[0]))) {
+		return expr
+	}
+	return root + rest
+}
+
+// flag applies every check of a client's Flag that needs nothing but the
+// parsed proto (the allow-list and the cpis-flag profile) and reads its
+// plan. root is the FHIRPath of the Flag: "Flag" for a request body,
+// "Bundle.entry[3].resource" for an entry of a Bundle. ParseFlag and
+// ParseWriteBundle both read Flags through it.
+func (pr *problems) flag(f *flagpb.Flag, root string) cpis.Plan {
+	pr.root = root
+	pr.allowed(f.ProtoReflect(), root, "Flag")
+	return pr.plan(f)
+}
 
 // plan reads the plan out of f, recording every problem of profile conformance.
 func (pr *problems) plan(f *flagpb.Flag) cpis.Plan {
@@ -195,7 +298,33 @@ func (pr *problems) plan(f *flagpb.Flag) cpis.Plan {
 	p.Start, p.End = pr.period(f.GetPeriod())
 	p.LA = pr.author(f.GetAuthor())
 	pr.extensions(f.GetExtension(), &p)
+	p.Reference = pr.reference(f.GetIdentifier())
 	return p
+}
+
+// reference reads the LA's plan reference from Flag.identifier: at most one
+// identifier, of system LAReferenceSystem, with a valid value. Problems are
+// all reported at Flag.identifier, as cpis.Plan.Validate names it, and never
+// repeat the value.
+func (pr *problems) reference(ids []*dpb.Identifier) string {
+	const expr = "Flag.identifier"
+	switch {
+	case len(ids) == 0:
+		return ""
+	case len(ids) > 1:
+		pr.invalid(expr, "a CP-IS Flag carries at most one identifier: the LA's own plan reference, system "+LAReferenceSystem)
+		return ""
+	}
+	if ids[0].GetSystem().GetValue() != LAReferenceSystem {
+		pr.invalid(expr, "the identifier's system must be "+LAReferenceSystem+": the only identifier a CP-IS Flag carries is the LA's own plan reference")
+		return ""
+	}
+	ref := ids[0].GetValue().GetValue()
+	if !cpis.ValidReference(ref) {
+		pr.invalid(expr, "the LA's plan reference must be 1 to 64 of A-Z a-z 0-9 . _ -")
+		return ""
+	}
+	return ref
 }
 
 func (pr *problems) meta(m *dpb.Meta) {

@@ -70,6 +70,10 @@ func setCoding(i int, v any) func(map[string]any) {
 
 func coded(system, code string) map[string]any { return map[string]any{"system": system, "code": code} }
 
+func planRef(ref string) map[string]any {
+	return map[string]any{"system": LAReferenceSystem, "value": ref}
+}
+
 func phoneExt(url, system string) map[string]any {
 	return map[string]any{"url": url, "valueContactPoint": map[string]any{"system": system, "value": "020 7946 0101"}}
 }
@@ -86,7 +90,15 @@ func TestParseFlagRefuses(t *testing.T) {
 		{"text", []func(map[string]any){set("text", map[string]any{"status": "generated", "div": `<div xmlns="http://www.w3.org/1999/xhtml">known to social care</div>`})}, []problem{inv("Flag.text")}},
 		{"contained", []func(map[string]any){set("contained", []any{map[string]any{"resourceType": "RelatedPerson", "id": "mum", "patient": map[string]any{"reference": "Patient/1"}}})}, []problem{inv("Flag.contained")}},
 		{"contained with unknown content", []func(map[string]any){set("contained", []any{map[string]any{"resourceType": "Patient", "x": 1, "name": []any{map[string]any{"family": 7}}}, map[string]any{"resourceType": "Nope"}})}, []problem{inv("Flag.contained")}},
-		{"identifier", []func(map[string]any){set("identifier", []any{map[string]any{"system": "urn:x", "value": "1"}})}, []problem{inv("Flag.identifier")}},
+		{"identifier of another system", []func(map[string]any){set("identifier", []any{map[string]any{"system": "urn:x", "value": "1"}})}, []problem{inv("Flag.identifier")}},
+		{"identifier without a system", []func(map[string]any){set("identifier", []any{map[string]any{"value": "HK-1"}})}, []problem{inv("Flag.identifier")}},
+		{"two identifiers", []func(map[string]any){set("identifier", []any{planRef("HK-1"), planRef("HK-2")})}, []problem{inv("Flag.identifier")}},
+		{"reference without a value", []func(map[string]any){set("identifier", []any{map[string]any{"system": LAReferenceSystem}})}, []problem{inv("Flag.identifier")}},
+		{"reference too long", []func(map[string]any){set("identifier", []any{planRef(strings.Repeat("x", 65))})}, []problem{inv("Flag.identifier")}},
+		{"reference with a space", []func(map[string]any){set("identifier", []any{planRef("HK 1")})}, []problem{inv("Flag.identifier")}},
+		{"reference with a bar", []func(map[string]any){set("identifier", []any{planRef("HK|1")})}, []problem{inv("Flag.identifier")}},
+		{"identifier use", []func(map[string]any){set("identifier", []any{map[string]any{"use": "official", "system": LAReferenceSystem, "value": "HK-1"}})}, []problem{inv("Flag.identifier[0].use")}},
+		{"identifier assigner", []func(map[string]any){set("identifier", []any{map[string]any{"system": LAReferenceSystem, "value": "HK-1", "assigner": map[string]any{"display": "Hackney"}}})}, []problem{inv("Flag.identifier[0].assigner")}},
 		{"encounter", []func(map[string]any){set("encounter", map[string]any{"reference": "Encounter/1"})}, []problem{inv("Flag.encounter")}},
 		{"implicitRules", []func(map[string]any){set("implicitRules", "http://example.org/rules")}, []problem{inv("Flag.implicitRules")}},
 		{"language", []func(map[string]any){set("language", "en-GB")}, []problem{inv("Flag.language")}},
@@ -228,6 +240,10 @@ func TestParseFlagAccepts(t *testing.T) {
 		}, func(*cpis.Plan) {}},
 		{"no author name: the register supplies it", []func(map[string]any){delIn("author", "display")},
 			func(p *cpis.Plan) { p.LA.Name = "" }},
+		{"the LA's reference", []func(map[string]any){set("identifier", []any{planRef("HK-CP-2026.0042_a")})},
+			func(p *cpis.Plan) { p.Reference = "HK-CP-2026.0042_a" }},
+		{"the LA's reference, 64 characters", []func(map[string]any){set("identifier", []any{planRef(strings.Repeat("A-9.", 16))})},
+			func(p *cpis.Plan) { p.Reference = strings.Repeat("A-9.", 16) }},
 		{"extensions in another order", []func(map[string]any){func(m map[string]any) {
 			e := extensions(m)
 			m["extension"] = []any{e[2], e[1], e[0]}
@@ -268,6 +284,8 @@ func TestParseFlagNeverEchoes(t *testing.T) {
 		"unknown key":       {set(secret, 1)},
 		"bad code value":    {set("status", secret)},
 		"contained type":    {set("contained", []any{map[string]any{"resourceType": secret}})},
+		"reference value":   {set("identifier", []any{planRef(secret + " !")})},
+		"identifier system": {set("identifier", []any{map[string]any{"system": "urn:" + secret, "value": "1"}})},
 		"contained element": {set("contained", []any{map[string]any{"resourceType": "Patient", secret: 1, "name": []any{map[string]any{"family": 7}}}})},
 	}
 	for name, edits := range tests {
@@ -310,5 +328,43 @@ func TestParseFlagDepth(t *testing.T) {
 	body := `{"resourceType":"Flag","extension":[` + strings.Repeat(`{"url":"http://x","extension":[`, 200) + strings.Repeat(`]}`, 200) + `]}`
 	if _, err := ParseFlag([]byte(body)); err == nil {
 		t.Fatal("ParseFlag accepted a 200-level body")
+	}
+}
+
+// TestFlagReference: the reference of a Flag that ParseFlag refused is
+// still found, leniently: it only ever protects a plan.
+func TestFlagReference(t *testing.T) {
+	tests := []struct {
+		name  string
+		edits []func(map[string]any)
+		want  string
+	}{
+		{"accepted Flag", []func(map[string]any){set("identifier", []any{planRef("HK-1")})}, "HK-1"},
+		{"refused Flag", []func(map[string]any){set("identifier", []any{planRef("HK-1")}), set("note", "x"), setIn("x", "period", "start")}, "HK-1"},
+		{"no identifier", nil, ""},
+		{"two references: the first", []func(map[string]any){set("identifier", []any{planRef("HK-1"), planRef("HK-2")})}, "HK-1"},
+		{"after another system", []func(map[string]any){set("identifier", []any{map[string]any{"system": "urn:x", "value": "X"}, planRef("HK-1")})}, "HK-1"},
+		{"after an invalid reference", []func(map[string]any){set("identifier", []any{planRef("HK 1"), planRef("HK-1")})}, "HK-1"},
+		{"not a Flag", []func(map[string]any){set("resourceType", "Patient"), set("identifier", []any{planRef("HK-1")})}, "HK-1"},
+		{"another system", []func(map[string]any){set("identifier", []any{map[string]any{"system": "urn:x", "value": "HK-1"}})}, ""},
+		{"invalid reference", []func(map[string]any){set("identifier", []any{planRef("HK 1")})}, ""},
+		{"identifier not an array", []func(map[string]any){set("identifier", planRef("HK-1"))}, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			m := exampleObject(t)
+			for _, edit := range tt.edits {
+				edit(m)
+			}
+			got, ok := FlagReference(mustJSON(t, m))
+			if got != tt.want || ok != (tt.want != "") {
+				t.Errorf("FlagReference = %q, %v; want %q", got, ok, tt.want)
+			}
+		})
+	}
+	for _, body := range []string{"", "{", "null", "[]", `{"resourceType":"Flag","identifier":[{"system":1}]}`} {
+		if got, ok := FlagReference([]byte(body)); ok || got != "" {
+			t.Errorf("FlagReference(%q) = %q, %v", body, got, ok)
+		}
 	}
 }

@@ -39,10 +39,12 @@ var examplePlans = map[string]cpis.Plan{
 	},
 }
 
-// storedPlan is a plan as a store returns it: with id, version and time.
+// storedPlan is a plan as a store returns it: with id, version and time,
+// and the LA's own reference.
 func storedPlan() cpis.Plan {
 	p := examplePlans["flag-cpp.json"]
 	p.ID = "5f0c7a52-3d5e-4c8e-9a53-0f2b7f1f6a01"
+	p.Reference = "HK-CP-2026.0042_a"
 	p.Version = 2
 	p.LastUpdated = time.Date(2026, 11, 2, 9, 30, 15, 123000000, time.UTC)
 	return p

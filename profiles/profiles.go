@@ -1,8 +1,9 @@
 // Package profiles holds this server's conformance resources as FHIR R4
 // JSON: the cpis-flag StructureDefinition and its extensions, the CP-IS code
-// systems and value sets, and the search parameters FHIR does not define. The
-// files are data, embedded in the binary and served as they are; each is
-// named <resourceType>-<id>.json, and a test checks each against jsonformat.
+// systems and value sets, the search parameters FHIR does not define, and the
+// OperationDefinition of POST /Flag/$import. The files are data, embedded in
+// the binary and served as they are; each is named <resourceType>-<id>.json,
+// and a test checks each against jsonformat.
 package profiles
 
 import (
