@@ -7,7 +7,6 @@ package store
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/cpis-fhir/cpis/internal/cpis"
@@ -15,44 +14,32 @@ import (
 
 // Store holds plans with their version history, and the audit trail.
 //
-// Errors are *cpis.Error values with these kinds: NotFound, ForbiddenUpdate,
-// PreconditionFailed, Conflict (a plan the LA already holds, see
-// CheckOverlap), Unavailable (the database cannot be reached or the
-// transaction could not commit; safe to retry), Invalid (a query the store
-// cannot run), and Other for anything unexpected. Driver errors never leave a
-// store untranslated.
+// Errors are *cpis.Error values with these kinds: NotFound, Conflict (a
+// write clashing with what is stored: see WriteTx.Put), Unavailable (the
+// database cannot be reached, a lock could not be had in time, or the
+// transaction could not commit; safe to retry), Invalid (a query or write
+// the store cannot run), and Other for anything unexpected. Driver errors
+// never leave a store untranslated.
+//
+// The store applies no rule of the service to plans beyond what keeps its
+// data whole (versions in sequence, one write per request id, an LA's
+// references unique): who may write, the overlap rule and request-id
+// replays are the application's (internal/register), which reads and writes
+// inside one WriteTx.
 type Store interface {
-	// CreatePlan stores p as version 1. p.ID (a new UUID) and p.LastUpdated are
-	// set by the caller; rec is the audit record of the write and is stored in
-	// the same transaction. If rec.RequestID is not empty and a write with the
-	// same request id by the same LA (p.LA.Code) was already stored, nothing is
-	// written and the plan version that write stored is returned with
-	// replayed true, so a retried request never creates a second plan.
-	// Otherwise Conflict (CheckOverlap) if the LA already holds a plan that
-	// p overlaps (cpis.Plan.Overlaps: same NHS number and type, neither
-	// withdrawn, periods sharing a day): the same plan posted twice is
-	// stored once. The check and the write are atomic, also across
-	// processes sharing the database: of concurrent creates that overlap,
-	// one succeeds and the others are Conflict.
-	CreatePlan(ctx context.Context, p cpis.Plan, rec cpis.AuditRecord) (stored cpis.Plan, replayed bool, err error)
-
-	// UpdatePlan replaces plan p.ID with p as version expectVersion+1, keeping
-	// the old version in the history, atomically with the audit record rec.
-	// NotFound if there is no such plan; ForbiddenUpdate if the stored plan's
-	// LA is not p.LA.Code; PreconditionFailed if the current version is not
-	// expectVersion (a concurrent writer won, or the client is stale);
-	// Conflict, after those, if p would overlap another plan the LA holds, as
-	// in CreatePlan (the plan's own current version does not count). Request
-	// id replays are handled as in CreatePlan, before any of these checks.
-	UpdatePlan(ctx context.Context, p cpis.Plan, expectVersion int, rec cpis.AuditRecord) (stored cpis.Plan, replayed bool, err error)
-
-	// DeletePlan marks plan id entered-in-error as a new version, written at
-	// time at by LA laCode, atomically with rec. expectVersion 0 means any
-	// version. Errors as UpdatePlan. Deleting an already deleted plan (by its
-	// own LA) succeeds whatever expectVersion, changes no plan, and returns
-	// the plan as it is; rec is stored all the same, because every write
-	// request is audited: the LA did ask.
-	DeletePlan(ctx context.Context, id, laCode string, expectVersion int, at time.Time, rec cpis.AuditRecord) (cpis.Plan, error)
+	// BeginWrite starts a write transaction on the plans of local authority
+	// laCode. The writes of one LA are serialized, also across processes
+	// sharing the database (PostgreSQL: a transaction-scoped advisory lock
+	// keyed by the LA code and the schema, taken here, with lock_timeout
+	// bounding the wait; SQLite: the one writer, so there every write
+	// transaction, of any LA, and every AppendAudit waits for the one
+	// open), so what the transaction reads of that LA's plans stays true
+	// until it ends: the caller applies every rule to what it reads and
+	// stores the outcome with Put. End it with Commit or Rollback; Rollback
+	// after Commit does nothing, so `defer tx.Rollback(ctx)` is the pattern.
+	// Unavailable if the lock cannot be had before ctx ends or the lock
+	// timeout passes; Invalid without an LA code.
+	BeginWrite(ctx context.Context, laCode string) (WriteTx, error)
 
 	// Plan returns the current version of plan id, or NotFound.
 	Plan(ctx context.Context, id string) (cpis.Plan, error)
@@ -102,14 +89,100 @@ type Importer interface {
 	// ImportPlans stores every plan as its version 1, with the ID and
 	// LastUpdated the caller set, in one transaction: all of them, or none
 	// and an error. It writes no audit record: an import is an operator's
-	// act, recorded by whoever runs it. It does not refuse plans that
-	// overlap (CheckOverlap): an import takes another system's register as
-	// it is, and any duplicates in it are for their LA to withdraw (until
-	// then, an update of either of two overlapping plans is Conflict).
-	// Invalid if a plan has no ID or LastUpdated, or fails
-	// cpis.Plan.Validate; Conflict if a plan id is already stored or
-	// appears twice; Unavailable as for Store.
+	// act, recorded by whoever runs it. It applies no rule of the service
+	// (the overlap rule, cpis.Plan.Overlaps, is the register's): an import
+	// takes another system's register as it is, and any duplicates in it
+	// are for their LA to withdraw. Invalid if a plan has no ID or
+	// LastUpdated, or fails cpis.Plan.Validate; Conflict if a plan id is
+	// already stored or appears twice, or a reference is held by another of
+	// its LA's plans not entered in error (stored or imported); Unavailable
+	// as for Store.
 	ImportPlans(ctx context.Context, plans []cpis.Plan) error
+}
+
+// WriteTx is a write transaction on one LA's plans (Store.BeginWrite).
+// Reads see what Put has stored in it. Errors are *cpis.Error of the
+// contract's kinds; after any error the transaction can only be rolled back
+// (every other method returns an error of the first one's kind). A WriteTx
+// is not safe for concurrent use.
+type WriteTx interface {
+	// Plan returns the current version of plan id, whichever LA's, or
+	// NotFound.
+	Plan(ctx context.Context, id string) (cpis.Plan, error)
+
+	// ByReference returns this LA's plans that are not entered in error and
+	// carry one of refs, keyed by reference (absent when there is none).
+	// Empty references are ignored.
+	ByReference(ctx context.Context, refs []string) (map[string]cpis.Plan, error)
+
+	// ChildPlans returns this LA's plans not entered in error on any of the
+	// NHS numbers (current versions), in no particular order: what the
+	// overlap rule is checked against.
+	ChildPlans(ctx context.Context, nhs []cpis.NHSNumber) ([]cpis.Plan, error)
+
+	// Current calls fn with each of this LA's plans that is not entered in
+	// error and ends on or after day (End >= day; the zero day: every one),
+	// in no particular order, streaming (an LA may hold 300,000), stopping
+	// at fn's first error, which it returns as it is and which leaves the
+	// transaction usable. fn must not call the transaction's methods: the
+	// store may still be reading.
+	Current(ctx context.Context, day cpis.Date, fn func(cpis.Plan) error) error
+
+	// Replay returns the version this LA's write with requestID stored, if
+	// one did (false for an empty requestID).
+	Replay(ctx context.Context, requestID string) (cpis.Plan, bool, error)
+
+	// Put stores, in order, each version as the new current version of its
+	// plan, with its request id (for Replay; "" for none), and every audit
+	// record in recs (recs may come without versions: an audited request
+	// that changed nothing). A version is 1 for a new plan, or one more than
+	// the plan's current version; a plan may appear more than once, in
+	// version order. Conflict if: a new plan's id is taken; a version is
+	// not one more than the current one (the caller's reads are stale: a
+	// bug, given the lock); a request id is already used by this LA (also
+	// by another version of the same call); a reference is held by another
+	// of this LA's plans not entered in error. A backend may store the
+	// versions of one call together, and then refuses a reference only if
+	// two plans would still share it once they all are: a call succeeds
+	// whenever storing its versions one at a time would, and never leaves
+	// two plans sharing a reference. Invalid if a version's plan, or the
+	// current version it follows, is not this transaction's LA's, or has no
+	// ID, a version below 1 or no LastUpdated. Put writes in bulk: a call
+	// with thousands of versions costs a few statements, not thousands, and
+	// may be called many times in one transaction (an import calls it once
+	// per chunk of about 1,000 lines).
+	Put(ctx context.Context, versions []Version, recs []cpis.AuditRecord) error
+
+	// Commit makes the transaction's writes durable and visible, and ends
+	// it. Unavailable if it could not commit (nothing is stored then); an
+	// error of the first one's kind if an earlier call failed.
+	Commit(ctx context.Context) error
+
+	// Rollback discards the transaction's writes and ends it. After Commit,
+	// or a first Rollback, it does nothing and returns nil.
+	Rollback(ctx context.Context) error
+}
+
+// Version is one plan version for WriteTx.Put.
+type Version struct {
+	Plan      cpis.Plan // its ID, Version and LastUpdated set by the caller
+	RequestID string    // the X-Request-ID of the write that made it, or ""
+}
+
+// CheckVersions is what every WriteTx.Put checks before it writes: each
+// version is of laCode's plan, with an id, a version of at least 1 and a
+// time of update.
+func CheckVersions(op, laCode string, versions []Version) error {
+	for _, v := range versions {
+		p := v.Plan
+		switch {
+		case p.LA.Code != laCode:
+			return cpis.E(op, cpis.Invalid, "a write transaction stores only its own local authority's plans")
+		case p.ID == "" || p.Version < 1 || p.LastUpdated.IsZero():
+			return cpis.E(op, cpis.Invalid, "every version stored needs a plan id, a version from 1 and a last-updated time")
+		}
+	}
+	return nil
 }
 
 // Order is a sort order of search results by last update.
@@ -233,22 +306,6 @@ func CheckImport(op string, plans []cpis.Plan) error {
 		}
 		if err := p.Validate(); err != nil {
 			return cpis.E(op, cpis.Invalid, "an imported plan breaks a rule", err)
-		}
-	}
-	return nil
-}
-
-// CheckOverlap is the rule every store applies before it writes p, with
-// held the plans it now holds on p.NHSNumber (current versions, any LA,
-// any status): Conflict, naming the first of held that p overlaps
-// (cpis.Plan.Overlaps) other than p itself, or nil. The message names that
-// plan by its id, a server-made UUID, and never the NHS number.
-func CheckOverlap(op string, p cpis.Plan, held []cpis.Plan) error {
-	for _, h := range held {
-		if h.ID != p.ID && p.Overlaps(h) {
-			return cpis.E(op, cpis.Conflict, cpis.Expr("Flag.period"), fmt.Sprintf(
-				"this local authority already holds a %s for this child whose period overlaps: Flag/%s; change that plan instead",
-				h.Type, h.ID))
 		}
 	}
 	return nil

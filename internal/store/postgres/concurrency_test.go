@@ -1,6 +1,7 @@
 package postgres_test
 
 import (
+	"context"
 	"sync"
 	"testing"
 	"time"
@@ -11,6 +12,7 @@ import (
 	"github.com/cpis-fhir/cpis/internal/store"
 	"github.com/cpis-fhir/cpis/internal/store/postgres"
 	"github.com/cpis-fhir/cpis/internal/store/postgres/pgtest"
+	"github.com/cpis-fhir/cpis/internal/store/storetest"
 )
 
 // plan returns a valid CPP on nhs, uploaded by the first Trust LA.
@@ -28,126 +30,144 @@ func writeRec(p cpis.Plan, requestID string) cpis.AuditRecord {
 		PlanIDs: []string{p.ID}, RequestID: requestID}
 }
 
-// twoServers opens two stores on one schema: two server processes.
-func twoServers(t *testing.T) [2]*postgres.Store {
-	u := pgtest.MigratedURL(t)
-	a, b := open(t, u), open(t, u)
-	t.Cleanup(func() { a.Close(); b.Close() })
-	return [2]*postgres.Store{a, b}
+// putPlans stores versions, with recs, in one write transaction of their LA.
+func putPlans(ctx context.Context, s store.Store, laCode string, versions []store.Version, recs ...cpis.AuditRecord) error {
+	tx, err := s.BeginWrite(ctx, laCode)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if err := tx.Put(ctx, versions, recs); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
 }
 
-// TestUpdateRaceAcrossProcesses races writers holding one version through
-// two pools: exactly one wins, the others fail PreconditionFailed.
-func TestUpdateRaceAcrossProcesses(t *testing.T) {
-	servers := twoServers(t)
-	v1, _, err := servers[0].CreatePlan(t.Context(), plan(testNHS(1)), writeRec(plan(testNHS(1)), ""))
+// TestReplicas runs the contract's concurrency cases through two stores on
+// one schema: two server processes.
+func TestReplicas(t *testing.T) {
+	storetest.RunReplicas(t, func(t *testing.T) (store.Store, store.Store) {
+		u := pgtest.MigratedURL(t)
+		a, b := open(t, u), open(t, u)
+		t.Cleanup(func() { a.Close(); b.Close() })
+		return a, b
+	})
+}
+
+// TestWriteLockTimeout: a write transaction waits for another of the same
+// LA's for the lock timeout at most, then fails Unavailable, even with a
+// context that never ends; the store works again once the first ends.
+func TestWriteLockTimeout(t *testing.T) {
+	u := pgtest.MigratedURL(t)
+	a := open(t, u)
+	defer a.Close()
+	b := open(t, u, postgres.WithWriteLockTimeout(200*time.Millisecond))
+	defer b.Close()
+	ctx := context.Background()
+	la := cpis.TrustDirectory()[0].Code
+	first, err := a.BeginWrite(ctx, la)
 	if err != nil {
 		t.Fatal(err)
 	}
-	const writers = 10
-	errs := make([]error, writers)
-	var wg sync.WaitGroup
-	for i := range writers {
-		wg.Go(func() {
-			p := v1
-			p.End = p.End.AddDays(-i)
-			_, _, errs[i] = servers[i%2].UpdatePlan(t.Context(), p, 1, writeRec(p, uuid.NewString()))
-		})
+	start := time.Now()
+	tx, err := b.BeginWrite(ctx, la)
+	if err == nil {
+		tx.Rollback(ctx)
 	}
-	wg.Wait()
-	won := 0
-	for i, err := range errs {
-		switch {
-		case err == nil:
-			won++
-		case cpis.KindOf(err) != cpis.PreconditionFailed:
-			t.Errorf("writer %d: %v, want PreconditionFailed", i, err)
-		}
+	if cpis.KindOf(err) != cpis.Unavailable {
+		t.Errorf("BeginWrite while another transaction holds the LA: %v, want Unavailable", err)
 	}
-	if won != 1 {
-		t.Errorf("%d writers won, want 1", won)
+	if waited := time.Since(start); waited < 150*time.Millisecond || waited > 5*time.Second {
+		t.Errorf("BeginWrite gave up after %v, want about the 200 ms lock timeout", waited)
+	}
+	if err := first.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	p := plan(testNHS(1))
+	p.Version = 1
+	if err := putPlans(ctx, b, la, []store.Version{{Plan: p}}); err != nil {
+		t.Fatalf("a write once the lock is free: %v", err)
 	}
 }
 
-// TestCreateReplayRaceAcrossProcesses sends one create request, with one
-// request id, several times at once through two pools, as a client retrying
-// after a timeout would: one plan is written and audited, and every answer
-// is that plan.
-func TestCreateReplayRaceAcrossProcesses(t *testing.T) {
-	servers := twoServers(t)
-	nhs, requestID := testNHS(2), uuid.NewString()
+// TestWriteLockIsPerSchema: deployments (and tests) sharing one database in
+// separate schemas never wait for each other's write transactions.
+func TestWriteLockIsPerSchema(t *testing.T) {
+	a := open(t, pgtest.MigratedURL(t))
+	defer a.Close()
+	b := open(t, pgtest.MigratedURL(t), postgres.WithWriteLockTimeout(time.Second))
+	defer b.Close()
+	ctx := t.Context()
+	la := cpis.TrustDirectory()[0].Code
+	first, err := a.BeginWrite(ctx, la)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer first.Rollback(ctx)
+	second, err := b.BeginWrite(ctx, la)
+	if err != nil {
+		t.Fatalf("BeginWrite in another schema: %v", err)
+	}
+	second.Rollback(ctx)
+}
+
+// TestRequestIDAcrossProcesses writes one request id many times at once
+// through two pools, each write as its own new plan: one is stored, and
+// every other transaction finds it by Replay (the register answers those
+// as replays), or, had it not looked, is refused Conflict.
+func TestRequestIDAcrossProcesses(t *testing.T) {
+	u := pgtest.MigratedURL(t)
+	servers := [2]*postgres.Store{open(t, u), open(t, u)}
+	defer servers[0].Close()
+	defer servers[1].Close()
+	ctx := t.Context()
+	la, requestID := cpis.TrustDirectory()[0].Code, uuid.NewString()
 	const tries = 8
-	got := make([]cpis.Plan, tries)
 	replayed := make([]bool, tries)
 	errs := make([]error, tries)
 	var wg sync.WaitGroup
 	for i := range tries {
 		wg.Go(func() {
-			p := plan(nhs) // each try is a new request to a server: a new plan id
-			got[i], replayed[i], errs[i] = servers[i%2].CreatePlan(t.Context(), p, writeRec(p, requestID))
+			tx, err := servers[i%2].BeginWrite(ctx, la)
+			if err != nil {
+				errs[i] = err
+				return
+			}
+			defer tx.Rollback(ctx)
+			if _, replayed[i], errs[i] = tx.Replay(ctx, requestID); errs[i] != nil || replayed[i] {
+				return
+			}
+			p := plan(testNHS(2 + i))
+			p.Version = 1
+			if errs[i] = tx.Put(ctx, []store.Version{{Plan: p, RequestID: requestID}}, []cpis.AuditRecord{writeRec(p, requestID)}); errs[i] == nil {
+				errs[i] = tx.Commit(ctx)
+			}
 		})
 	}
 	wg.Wait()
 	firsts := 0
 	for i := range tries {
 		if errs[i] != nil {
-			t.Fatalf("try %d: %v", i, errs[i])
+			t.Errorf("try %d: %v", i, errs[i])
 		}
 		if !replayed[i] {
 			firsts++
 		}
-		if got[i].ID != got[0].ID || got[i].Version != 1 {
-			t.Errorf("try %d answered plan %s version %d, want %s version 1", i, got[i].ID, got[i].Version, got[0].ID)
-		}
 	}
 	if firsts != 1 {
-		t.Errorf("%d tries were not replays, want 1", firsts)
+		t.Errorf("%d tries stored a plan, want 1", firsts)
 	}
-	page, err := servers[0].SearchPlans(t.Context(), store.PlanQuery{NHSNumber: nhs, Limit: 10})
-	if err != nil || len(page.Plans) != 1 {
-		t.Errorf("SearchPlans: %d plans (%v), want 1", len(page.Plans), err)
-	}
-	recs, err := servers[1].SearchAudit(t.Context(), store.AuditQuery{Patient: nhs, Limit: 10})
+	recs, err := servers[1].SearchAudit(ctx, store.AuditQuery{OrgCode: la, Limit: 10})
 	if err != nil || len(recs) != 1 {
 		t.Errorf("SearchAudit: %d records (%v), want 1", len(recs), err)
 	}
 }
 
-// TestCreateOverlapRaceAcrossProcesses creates one plan many times at once
-// through two pools, each time as a new request (its own request id), as an
-// LA system posting the same plan twice would: one plan is stored, and
-// every other create is Conflict. Without the child's lock each
-// transaction's overlap check would miss the others' uncommitted plans.
-func TestCreateOverlapRaceAcrossProcesses(t *testing.T) {
-	servers := twoServers(t)
-	nhs := testNHS(3)
-	const tries = 8
-	for round := range 3 {
-		errs := make([]error, tries)
-		var wg sync.WaitGroup
-		for i := range tries {
-			wg.Go(func() {
-				p := plan(nhs)
-				p.Start, p.End = p.Start.AddDays(400*round), p.End.AddDays(400*round) // a new plan each round
-				_, _, errs[i] = servers[i%2].CreatePlan(t.Context(), p, writeRec(p, uuid.NewString()))
-			})
-		}
-		wg.Wait()
-		stored := 0
-		for i, err := range errs {
-			switch {
-			case err == nil:
-				stored++
-			case cpis.KindOf(err) != cpis.Conflict:
-				t.Errorf("round %d, try %d: %v, want Conflict", round, i, err)
-			}
-		}
-		if stored != 1 {
-			t.Errorf("round %d: %d creates stored a plan, want 1", round, stored)
-		}
-	}
-	page, err := servers[0].SearchPlans(t.Context(), store.PlanQuery{NHSNumber: nhs, Limit: 10})
-	if err != nil || len(page.Plans) != 3 {
-		t.Errorf("SearchPlans: %d plans (%v), want 3", len(page.Plans), err)
-	}
+// TestWriteThroughput logs how fast a bulk upload writes through one
+// write transaction (storetest.WriteThroughput); set
+// CPIS_WRITE_THROUGHPUT_PLANS=100000, without -race, to measure.
+func TestWriteThroughput(t *testing.T) {
+	s := open(t, pgtest.MigratedURL(t))
+	defer s.Close()
+	storetest.WriteThroughput(t, s, storetest.ThroughputPlans(t, 2_000))
 }

@@ -218,9 +218,6 @@ func TestSnapshotPageReadsThePage(t *testing.T) {
 	for i := range plans {
 		plans[i] = plan(testNHS(i % 2_000))
 		plans[i].LA, plans[i].LastUpdated = las[i%len(las)].LocalAuthority, base.Add(time.Duration(i)*time.Second)
-		if i >= len(plans)/2 { // a year later: plan i and plan i-6,000 are one LA's CPPs on one child
-			plans[i].Start, plans[i].End = plans[i].Start.AddDays(365), plans[i].End.AddDays(365)
-		}
 	}
 	if err := s.ImportPlans(ctx, plans); err != nil {
 		t.Fatal(err)
@@ -229,8 +226,8 @@ func TestSnapshotPageReadsThePage(t *testing.T) {
 	const changed = 12 // of the first LA's plans, changed since asOf
 	for i := range changed {
 		p := plans[i*len(las)*100]
-		p.LastUpdated = asOf.Add(time.Duration(i+1) * time.Minute)
-		if _, _, err := s.UpdatePlan(ctx, p, 1, writeRec(p, "")); err != nil {
+		p.Version, p.LastUpdated = 2, asOf.Add(time.Duration(i+1)*time.Minute)
+		if err := putPlans(ctx, s, p.LA.Code, []store.Version{{Plan: p}}, writeRec(p, "")); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -279,4 +276,92 @@ func rowsRead(t *testing.T, explain []byte) map[string]float64 {
 		read[n.RelationName] += n.ActualRows * n.ActualLoops
 	})
 	return read
+}
+
+// TestWriteLookupsUseIndexes checks, with EXPLAIN ANALYZE, that the
+// statements of a write transaction by a thousand keys probe an index for
+// each key and read about a row a key, on a table never analyzed, as during
+// a bulk upload that grew it inside its own transaction: ChildPlans by
+// plans_nhs_number_idx, ByReference by plans_la_reference_idx, and the
+// removal of the current rows that a chunk of new versions replaces by
+// plans_pkey. Each runs with the settings of a write transaction, as a
+// custom and as a generic plan (which pgx's statement cache reuses).
+func TestWriteLookupsUseIndexes(t *testing.T) {
+	s := open(t, pgtest.MigratedURL(t))
+	defer s.Close()
+	ctx := t.Context()
+	las := cpis.TrustDirectory()
+	plans := make([]cpis.Plan, 60_000)
+	for i := range plans {
+		plans[i] = plan(testNHS(i))
+		plans[i].LA, plans[i].Reference = las[i%2].LocalAuthority, "R-"+strconv.Itoa(i)
+	}
+	if err := s.ImportPlans(ctx, plans); err != nil {
+		t.Fatal(err)
+	}
+	const keys = 1_000
+	var ids, nhs, refs []string
+	for i := range keys {
+		p := plans[i*20] // the first LA's
+		ids, nhs, refs = append(ids, p.ID), append(nhs, string(p.NHSNumber)), append(refs, p.Reference)
+	}
+	array := func(l []string) string { return "'{" + strings.Join(l, ",") + "}'" }
+	la := "'" + las[0].Code + "'"
+	tx, err := s.Pool().Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Rollback(ctx) // the removal removes
+	for _, sql := range []string{postgres.WriteSettings, "PREPARE child_plans AS " + postgres.TxChildPlans,
+		"PREPARE by_reference AS " + postgres.TxByReference, "PREPARE remove AS " + postgres.TxRemove} {
+		if _, err := tx.Exec(ctx, sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+	}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		for _, tt := range []struct {
+			name, execute string
+			perKey        float64 // rows of plans scanned for each key
+		}{
+			{"ChildPlans", "child_plans(" + array(nhs) + ", " + la + ")", 1},
+			{"ByReference", "by_reference(" + la + ", " + array(refs) + ")", 1},
+			{"the removal of current rows", "remove(" + array(ids) + ")", 2}, // found, then deleted
+		} {
+			t.Run(mode+"/"+tt.name, func(t *testing.T) {
+				var out []byte
+				if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode+"; SAVEPOINT explain"); err != nil {
+					t.Fatal(err)
+				}
+				if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE "+tt.execute).Scan(&out); err != nil {
+					t.Fatal(err)
+				}
+				if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT explain"); err != nil {
+					t.Fatal(err)
+				}
+				wantProbes(t, out, keys*tt.perKey)
+			})
+		}
+	}
+}
+
+// wantProbes fails unless the plan reads plans through no sequential or
+// bitmap scan, and at most most rows of it (returned or filtered out).
+func wantProbes(t *testing.T, explain []byte, most float64) {
+	t.Helper()
+	read := 0.0
+	explained(t, explain).walk(func(n planNode) {
+		if n.RelationName != "plans" || !strings.HasSuffix(n.NodeType, " Scan") {
+			return
+		}
+		if n.NodeType == "Seq Scan" || n.NodeType == "Bitmap Heap Scan" {
+			t.Errorf("plans is read by a %s", n.NodeType)
+		}
+		read += (n.ActualRows + n.RowsRemovedByFilter) * n.ActualLoops
+	})
+	if read > most {
+		t.Errorf("the statement read %v rows of plans, want at most %v", read, most)
+	}
+	if t.Failed() {
+		t.Logf("plan: %s", explain)
+	}
 }

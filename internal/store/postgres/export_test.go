@@ -16,3 +16,11 @@ func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 
 // PlanArgs are a plan's values for the plans table's columns, for seeding.
 var PlanArgs = planArgs
+
+// The look-ups of a write transaction, for EXPLAIN.
+const (
+	TxByReference = txByReference
+	TxChildPlans  = txChildPlans
+	TxRemove      = txRemove
+	WriteSettings = writeSettings
+)

@@ -17,7 +17,7 @@ import (
 	"github.com/cpis-fhir/cpis/internal/store/postgres/pgtest"
 )
 
-// faultCreates counts the plans calls creates.
+// faultCreates counts the plans calls creates, each a week of its own.
 var faultCreates atomic.Int64
 
 // faultTime stamps what the fault tests write: a fixed instant, inside the
@@ -37,14 +37,12 @@ func calls(s *postgres.Store) map[string]func(ctx context.Context) error {
 		"AppendAudit": func(ctx context.Context) error {
 			return s.AppendAudit(ctx, []cpis.AuditRecord{record(nhs, faultTime)})
 		},
-		"CreatePlan": func(ctx context.Context) error {
-			// A week of its own each time, so that no create overlaps another.
+		"WriteTx": func(ctx context.Context) error {
 			start := cpis.MustDate("2025-01-01").AddDays(7 * int(faultCreates.Add(1)))
-			p := cpis.Plan{ID: uuid.NewString(), NHSNumber: nhs, Type: cpis.UCPP, Start: start,
+			p := cpis.Plan{ID: uuid.NewString(), Version: 1, NHSNumber: nhs, Type: cpis.UCPP, Start: start,
 				End: start.AddDays(6), LA: cpis.TrustDirectory()[0].LocalAuthority,
 				EmergencyPhone: "020 7946 0101", LastUpdated: faultTime}
-			_, _, err := s.CreatePlan(ctx, p, record(nhs, faultTime))
-			return err
+			return putPlans(ctx, s, p.LA.Code, []store.Version{{Plan: p}}, record(nhs, faultTime))
 		},
 		"AccessHistory": func(ctx context.Context) error {
 			_, err := s.AccessHistory(ctx, store.AccessQuery{NHSNumber: nhs, Limit: 25})

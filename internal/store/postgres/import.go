@@ -50,8 +50,11 @@ func (s *Store) ImportPlans(ctx context.Context, plans []cpis.Plan) error {
 		}
 		return nil
 	})
-	if uniqueViolation(err, versionsPKey) {
+	switch {
+	case uniqueViolation(err, versionsPKey):
 		return cpis.E(op, cpis.Conflict, "a plan with this id already exists")
+	case uniqueViolation(err, referenceIndex):
+		return cpis.E(op, cpis.Conflict, "two of a local authority's plans not entered in error would hold one reference")
 	}
 	return dbError(op, err)
 }

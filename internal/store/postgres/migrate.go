@@ -27,7 +27,7 @@ const lockClass int32 = 0x43504953
 const (
 	migrateLock    = "migrate"
 	partitionsLock = "audit-partitions"
-	childLock      = "child-plans" // followed by an NHS number: see Store.lockChild
+	laPlansLock    = "la-plans" // followed by an LA code: see Store.BeginWrite
 )
 
 // lockKey is the second half of the advisory lock key for purpose in

@@ -16,6 +16,7 @@ import (
 	"fmt"
 	"runtime"
 	"strings"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -30,6 +31,9 @@ import (
 type Store struct {
 	pool   *pgxpool.Pool
 	schema string // the schema the pool's connections use, which keys its advisory locks
+	// lockWait bounds how long BeginWrite waits for another transaction
+	// writing the same LA's plans (lock_timeout).
+	lockWait time.Duration
 }
 
 var _ store.Store = (*Store)(nil)
@@ -44,6 +48,21 @@ type Option func(*options)
 type options struct {
 	maxConns int32
 	appName  string
+	lockWait time.Duration
+}
+
+// DefaultWriteLockTimeout is how long BeginWrite waits, unless an option
+// says otherwise, for another transaction writing the same LA's plans: an
+// LA's single write waits out most of a chunk of its own bulk upload, but
+// not a whole 300,000-plan import (about a minute), which it had better
+// retry after, answered as Unavailable.
+const DefaultWriteLockTimeout = 10 * time.Second
+
+// WithWriteLockTimeout sets how long BeginWrite waits for another
+// transaction writing the same LA's plans before it fails Unavailable
+// (at least a millisecond; the request's context may end the wait sooner).
+func WithWriteLockTimeout(d time.Duration) Option {
+	return func(o *options) { o.lockWait = max(d, time.Millisecond) }
 }
 
 // WithMaxConns sets the size of the connection pool, overriding the default
@@ -72,7 +91,11 @@ func defaultMaxConns() int32 { return int32(max(4, 2*runtime.GOMAXPROCS(0))) }
 // that its schema is at the version this binary needs. It does not migrate.
 func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 	const op = "postgres.Open"
-	cfg, err := poolConfig(url, opts)
+	o := options{lockWait: DefaultWriteLockTimeout}
+	for _, f := range opts {
+		f(&o)
+	}
+	cfg, err := poolConfig(url, o)
 	if err != nil {
 		return nil, cpis.E(op, cpis.Invalid, "the database URL cannot be used", redacted(err))
 	}
@@ -89,14 +112,10 @@ func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
 		pool.Close()
 		return nil, cpis.E(op, err)
 	}
-	return &Store{pool: pool, schema: schema}, nil
+	return &Store{pool: pool, schema: schema, lockWait: o.lockWait}, nil
 }
 
-func poolConfig(url string, opts []Option) (*pgxpool.Config, error) {
-	o := options{}
-	for _, f := range opts {
-		f(&o)
-	}
+func poolConfig(url string, o options) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, err

@@ -14,14 +14,14 @@ import (
 // planColumns are the columns of plans and plan_versions that make a
 // cpis.Plan, in the order of planArgs and scanPlan.
 const planColumns = `id, version, nhs_number, plan_type, start_date, end_date, la_code, la_name,
-	emergency_phone, office_phone, birth_date, entered_in_error, last_updated`
+	emergency_phone, office_phone, birth_date, entered_in_error, last_updated, la_reference`
 
 // planArgs are p's values for planColumns followed by display_until.
 func planArgs(p cpis.Plan) []any {
 	return []any{
 		p.ID, p.Version, string(p.NHSNumber), string(p.Type), pgDate(p.Start), pgDate(p.End),
 		p.LA.Code, p.LA.Name, p.EmergencyPhone, p.OfficePhone, pgDate(p.BirthDate),
-		p.EnteredInError, p.LastUpdated, pgDate(p.DisplayUntil()),
+		p.EnteredInError, p.LastUpdated, p.Reference, pgDate(p.DisplayUntil()),
 	}
 }
 
@@ -34,7 +34,7 @@ func scanPlan(row pgx.Row) (cpis.Plan, error) {
 		updated           time.Time
 	)
 	err := row.Scan(&p.ID, &p.Version, &nhs, &typ, &start, &end, &p.LA.Code, &p.LA.Name,
-		&p.EmergencyPhone, &p.OfficePhone, &birth, &p.EnteredInError, &updated)
+		&p.EmergencyPhone, &p.OfficePhone, &birth, &p.EnteredInError, &updated, &p.Reference)
 	if err != nil {
 		return cpis.Plan{}, err
 	}

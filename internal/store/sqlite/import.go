@@ -12,7 +12,7 @@ import (
 var _ store.Importer = (*Store)(nil)
 
 // importChunk is how many plans one INSERT carries. A statement per row
-// costs a call through database/sql and the driver each; 500 rows of 15
+// costs a call through database/sql and the driver each; 500 rows of 16
 // parameters stay well under SQLite's limit of 32,766 parameters.
 const importChunk = 500
 
@@ -28,10 +28,10 @@ func (s *Store) ImportPlans(ctx context.Context, plans []cpis.Plan) error {
 	}
 	return s.write(ctx, op, func(tx *sql.Tx) error {
 		// Versions first: plans(id, version) references them.
-		if err := importRows(ctx, tx, "plan_versions", planCols+`, display_until, request_id`, 15, plans, versionArgs); err != nil {
+		if err := importRows(ctx, tx, "plan_versions", planCols+`, display_until, request_id`, 16, plans, versionArgs); err != nil {
 			return err
 		}
-		return importRows(ctx, tx, "plans", planCols+`, display_until`, 14, plans, planArgs)
+		return importRows(ctx, tx, "plans", planCols+`, display_until`, 15, plans, planArgs)
 	})
 }
 

@@ -12,7 +12,11 @@
 // SQLITE_BUSY, and open their transactions with BEGIN IMMEDIATE so that a
 // second process on the same file (cpisctl) waits instead of deadlocking.
 // Reads use a separate pool of query-only connections, which WAL lets run
-// alongside the writer.
+// alongside the writer. A write transaction (BeginWrite) holds the writer
+// until it ends, so a bulk upload's transaction, tens of seconds for a
+// large LA's caseload, holds up every other write of the process meanwhile,
+// the audit records of reads included: hence its statements are prepared
+// on Open and each look-up is a probe of an index per key.
 //
 // Precision: instants are stored as microseconds since the Unix epoch and
 // returned in UTC; dates as TEXT YYYY-MM-DD.
@@ -144,7 +148,8 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 // writeSQL is every statement a write transaction runs. They are prepared
 // on Open: preparing later, on the writer's single connection, would wait
 // for that connection while a transaction holds it.
-var writeSQL = []string{sqlReplay, sqlHeld, sqlPlan, sqlInsertVersion, sqlPutCurrent, sqlInsertAudit}
+var writeSQL = []string{sqlPlan, sqlByReference, sqlChildPlans, sqlCurrent, sqlReplay,
+	sqlInsertVersion, sqlInsertCurrent, sqlUpdateCurrent, sqlMoveCurrent, sqlInsertAudit}
 
 func (s *Store) prepareWrites(ctx context.Context) error {
 	for _, q := range writeSQL {

@@ -61,6 +61,30 @@ func testPlan(nhs cpis.NHSNumber, at time.Time) cpis.Plan {
 	}
 }
 
+// putPlan stores p as version 1, with rec, in a write transaction of its LA.
+func putPlan(ctx context.Context, s *Store, p cpis.Plan, recs ...cpis.AuditRecord) error {
+	tx, err := s.BeginWrite(ctx, p.LA.Code)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	p.Version = 1
+	if err := tx.Put(ctx, []store.Version{{Plan: p}}, recs); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// createPlan is putPlan, failing the test on an error; it returns p as stored.
+func createPlan(tb testing.TB, s *Store, p cpis.Plan) cpis.Plan {
+	tb.Helper()
+	if err := putPlan(tb.Context(), s, p, testRecord(p.NHSNumber, p.LastUpdated)); err != nil {
+		tb.Fatalf("storing a plan: %v", err)
+	}
+	p.Version = 1
+	return p
+}
+
 func testRecord(nhs cpis.NHSNumber, at time.Time) cpis.AuditRecord {
 	return cpis.AuditRecord{
 		ID: uuid.NewString(), Recorded: at, Action: cpis.ActionExecute, Interaction: "search-type",
@@ -77,10 +101,7 @@ func TestOpenMigratesOnce(t *testing.T) {
 	}
 	s := openAt(t, path)
 	p := testPlan(testNHSNumbers(1)[0], time.Date(2025, 1, 2, 3, 4, 5, 6000, time.UTC))
-	stored, _, err := s.CreatePlan(ctx, p, testRecord(p.NHSNumber, p.LastUpdated))
-	if err != nil {
-		t.Fatalf("CreatePlan: %v", err)
-	}
+	stored := createPlan(t, s, p)
 	if err := s.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
 	}
@@ -323,10 +344,9 @@ func TestReadersAndWriterTogether(t *testing.T) {
 				switch g % 3 {
 				case 0:
 					p := testPlan(n, at.Add(time.Duration(g*100+i)*time.Second))
-					// Ten days of its own, so that no two of an LA's plans overlap.
 					p.Start = cpis.MustDate("2020-01-01").AddDays(10 * (g*100 + i))
 					p.End = p.Start.AddDays(9)
-					_, _, err = s.CreatePlan(ctx, p, testRecord(n, p.LastUpdated))
+					err = putPlan(ctx, s, p, testRecord(n, p.LastUpdated))
 				case 1:
 					err = s.AppendAudit(ctx, []cpis.AuditRecord{testRecord(n, at), testRecord(n, at)})
 				default:
@@ -376,4 +396,62 @@ func withCheckDigit(nine string) string {
 		return nine + "X"
 	}
 	return nine + string(rune('0'+check))
+}
+
+// TestWriteThroughput logs how fast a bulk upload writes through one
+// write transaction (storetest.WriteThroughput); set
+// CPIS_WRITE_THROUGHPUT_PLANS=100000, without -race, to measure.
+func TestWriteThroughput(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	storetest.WriteThroughput(t, s, storetest.ThroughputPlans(t, 2_000))
+}
+
+// TestWriteStatementsUseIndexes checks, with EXPLAIN QUERY PLAN, that each
+// look-up of a write transaction probes an index per key, so that a chunk
+// of an upload costs the same however many plans the LA holds: in
+// particular that ChildPlans probes the primary key by NHS number and does
+// not walk plans_la_code_idx, which the planner, without statistics, would
+// otherwise prefer.
+func TestWriteStatementsUseIndexes(t *testing.T) {
+	s := openTemp(t)
+	defer s.Close()
+	tests := []struct {
+		name, query string
+		want        []string
+	}{
+		{"ByReference", sqlByReference, []string{"SEARCH plans USING INDEX plans_la_reference_idx (la_code=? AND la_reference=?)"}},
+		{"ChildPlans", sqlChildPlans, []string{"SEARCH plans USING PRIMARY KEY (nhs_number=?)"}},
+		{"Replay", sqlReplay, []string{"SEARCH plan_versions USING INDEX plan_versions_request_idx (la_code=? AND request_id=?)"}},
+		{"Plan", sqlPlan, []string{"SEARCH plans USING INDEX sqlite_autoindex_plans_1 (id=?)"}},
+		{"updating the current row", sqlUpdateCurrent, []string{"SEARCH plans USING PRIMARY KEY (nhs_number=? AND id=?)"}},
+		{"moving the current row", sqlMoveCurrent, []string{"SEARCH plans USING INDEX sqlite_autoindex_plans_1 (id=?)"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			rows, err := s.w.QueryContext(t.Context(), "EXPLAIN QUERY PLAN "+tt.query, make([]any, strings.Count(tt.query, "?"))...)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer rows.Close()
+			var steps []string
+			for rows.Next() {
+				var id, parent, unused int
+				var detail string
+				if err := rows.Scan(&id, &parent, &unused, &detail); err != nil {
+					t.Fatal(err)
+				}
+				steps = append(steps, detail)
+			}
+			plan := strings.Join(steps, "\n")
+			for _, want := range tt.want {
+				if !strings.Contains(plan, want) {
+					t.Errorf("the plan has no step %q:\n%s", want, plan)
+				}
+			}
+			if strings.Contains(plan, "SCAN plans") || strings.Contains(plan, "plans_la_code_idx") {
+				t.Errorf("the plan reads the LA's plans or the table:\n%s", plan)
+			}
+		})
+	}
 }

@@ -32,14 +32,6 @@ func accessHistory(tb testing.TB, ctx context.Context, s store.Store, q store.Ac
 	return got
 }
 
-// withdraw marks p entered in error.
-func withdraw(tb testing.TB, ctx context.Context, s store.Store, p cpis.Plan, at time.Time) {
-	tb.Helper()
-	if _, err := s.DeletePlan(ctx, p.ID, p.LA.Code, 0, at, writeRecord(p, cpis.ActionDelete, "delete", at)); err != nil {
-		tb.Fatalf("DeletePlan: %v", err)
-	}
-}
-
 func testAccessHistory(t *testing.T, open opener) {
 	t.Run("newest first", func(t *testing.T) { testAccessOrder(t, open) })
 	t.Run("only accesses to plans the reader may see", func(t *testing.T) { testAccessScope(t, open) })

@@ -77,6 +77,21 @@ func searchAudit(tb testing.TB, ctx context.Context, s store.Store, q store.Audi
 	return got
 }
 
+// allAudit returns every record matching q, following its pages.
+func allAudit(tb testing.TB, ctx context.Context, s store.Store, q store.AuditQuery) []cpis.AuditRecord {
+	tb.Helper()
+	q.Limit = 1000
+	var out []cpis.AuditRecord
+	for {
+		page := searchAudit(tb, ctx, s, q)
+		out = append(out, page...)
+		if len(page) < q.Limit {
+			return out
+		}
+		q.Before = store.AuditKeyOf(page[len(page)-1])
+	}
+}
+
 func testAppendAudit(t *testing.T, open opener) {
 	t.Run("every field round-trips", func(t *testing.T) {
 		ctx, s := t.Context(), open(t)
@@ -200,32 +215,35 @@ func testSearchAudit(t *testing.T, open opener) {
 	}
 }
 
-// auditedWrite is a write made with the probe audit record, which must be
-// stored exactly when the write succeeds and is not a replay.
+// auditedWrite is a write transaction given the probe audit record, which
+// must be stored exactly when the transaction commits.
 type auditedWrite struct {
-	name    string
-	write   func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error
-	wantErr bool
-	stored  bool
+	name   string
+	write  func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error
+	stored bool
 }
 
+// testWriteAudit: the audit records of a write transaction are stored with
+// its versions, in the same transaction, and rolled back with them.
 func testWriteAudit(t *testing.T, open opener) {
 	for _, tt := range auditedWrites() {
 		t.Run(tt.name, func(t *testing.T) {
 			ctx, s := t.Context(), open(t)
 			v1 := create(t, ctx, s, newPlan(nhsNumber(t, 1), la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime()))
-			v1.LastUpdated = baseTime().Add(time.Minute)
-			v2 := update(t, ctx, s, v1, 1)
+			v2 := next(v1, baseTime().Add(time.Minute), nil)
+			put(t, ctx, s, v1.LA.Code, versions(v2))
 			probe := writeRecord(v2, cpis.ActionUpdate, "update", baseTime().Add(time.Hour))
-			// A trace id too: the writes' own inserts must store it as AppendAudit does.
+			// A trace id too: Put must store it as AppendAudit does.
 			probe.Actor.UserID, probe.RequestID, probe.TraceID = "probe", uuid.NewString(), uuid.NewString()
 			err := tt.write(ctx, s, v2, probe)
-			if (err != nil) != tt.wantErr {
-				t.Fatalf("write: error %v, want an error %v", err, tt.wantErr)
+			if (err == nil) != tt.stored {
+				t.Fatalf("write: error %v, want an error %v", err, !tt.stored)
 			}
 			var want []cpis.AuditRecord
 			if tt.stored {
 				want = []cpis.AuditRecord{probe}
+			} else {
+				wantHistory(t, ctx, s, v2.ID, []cpis.Plan{v2, v1})
 			}
 			got := searchAudit(t, ctx, s, store.AuditQuery{ActorUserID: "probe", Limit: 10})
 			wantRecords(t, "SearchAudit for the write's record", got, want)
@@ -235,69 +253,71 @@ func testWriteAudit(t *testing.T, open opener) {
 
 func auditedWrites() []auditedWrite {
 	updated := func(p cpis.Plan) cpis.Plan {
-		p.End, p.LastUpdated = cpis.MustDate("2025-11-30"), baseTime().Add(time.Hour)
-		return p
+		return next(p, baseTime().Add(time.Hour), func(p *cpis.Plan) { p.End = cpis.MustDate("2025-11-30") })
+	}
+	// inTx runs f in a write transaction of v2's LA, then commits.
+	inTx := func(ctx context.Context, s store.Store, v2 cpis.Plan, f func(tx store.WriteTx) error) error {
+		tx, err := s.BeginWrite(ctx, v2.LA.Code)
+		if err != nil {
+			return err
+		}
+		defer tx.Rollback(ctx)
+		if err := f(tx); err != nil {
+			if cerr := tx.Commit(ctx); cerr == nil {
+				return fmt.Errorf("a Commit after a failed call succeeded")
+			}
+			return err
+		}
+		return tx.Commit(ctx)
 	}
 	return []auditedWrite{
-		{"create", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
-			p := newPlan(v2.NHSNumber, la(1), cpis.CLA, "2025-01-01", "2025-12-31", probe.Recorded)
-			_, _, err := s.CreatePlan(ctx, p, probe)
-			return err
-		}, false, true},
-		{"create replayed", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
-			p := newPlan(v2.NHSNumber, la(1), cpis.CLA, "2025-01-01", "2025-12-31", probe.Recorded)
-			first := writeRecord(p, cpis.ActionCreate, "create", probe.Recorded)
-			first.RequestID = probe.RequestID
-			if _, _, err := s.CreatePlan(ctx, p, first); err != nil {
-				return err
-			}
-			p.ID = uuid.NewString()
-			_, replayed, err := s.CreatePlan(ctx, p, probe)
-			if err == nil && !replayed {
-				return fmt.Errorf("the retry was not replayed")
-			}
-			return err
-		}, false, false},
-		{"update", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
-			_, _, err := s.UpdatePlan(ctx, updated(v2), 2, probe)
-			return err
-		}, false, true},
-		{"update with a stale version", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
-			_, _, err := s.UpdatePlan(ctx, updated(v2), 1, probe)
-			return err
-		}, true, false},
-		{"update by another LA", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
-			p := updated(v2)
-			p.LA = la(1)
-			_, _, err := s.UpdatePlan(ctx, p, 2, probe)
-			return err
-		}, true, false},
-		{"update of a missing plan", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
-			p := updated(v2)
-			p.ID = uuid.NewString()
-			_, _, err := s.UpdatePlan(ctx, p, 2, probe)
-			return err
-		}, true, false},
-		{"delete", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
-			_, err := s.DeletePlan(ctx, v2.ID, v2.LA.Code, 2, probe.Recorded, probe)
-			return err
-		}, false, true},
-		{"delete with a stale version", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
-			_, err := s.DeletePlan(ctx, v2.ID, v2.LA.Code, 1, probe.Recorded, probe)
-			return err
-		}, true, false},
-		{"delete by another LA", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
-			_, err := s.DeletePlan(ctx, v2.ID, la(1).Code, 0, probe.Recorded, probe)
-			return err
-		}, true, false},
+		{"a write", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			return tryPut(ctx, s, v2.LA.Code, versions(updated(v2)), probe)
+		}, true},
 		// Every write request is audited, even one that finds nothing to do.
-		{"delete of a deleted plan", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
-			at := probe.Recorded.Add(-time.Minute)
-			if _, err := s.DeletePlan(ctx, v2.ID, v2.LA.Code, 2, at, writeRecord(v2, cpis.ActionDelete, "delete", at)); err != nil {
+		{"a request that changed nothing", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			return tryPut(ctx, s, v2.LA.Code, nil, probe)
+		}, true},
+		{"rolled back", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			tx, err := s.BeginWrite(ctx, v2.LA.Code)
+			if err != nil {
 				return err
 			}
-			_, err := s.DeletePlan(ctx, v2.ID, v2.LA.Code, 2, probe.Recorded, probe)
-			return err
-		}, false, true},
+			if err := tx.Put(ctx, versions(updated(v2)), []cpis.AuditRecord{probe}); err != nil {
+				return err
+			}
+			if err := tx.Rollback(ctx); err != nil {
+				return err
+			}
+			return fmt.Errorf("rolled back")
+		}, false},
+		{"a Put refused", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			return inTx(ctx, s, v2, func(tx store.WriteTx) error {
+				return tx.Put(ctx, versions(updated(v2), next(v2, probe.Recorded, nil)), []cpis.AuditRecord{probe})
+			})
+		}, false},
+		{"a Put refused after one that was not", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			return inTx(ctx, s, v2, func(tx store.WriteTx) error {
+				if err := tx.Put(ctx, versions(updated(v2)), []cpis.AuditRecord{probe}); err != nil {
+					return fmt.Errorf("the first Put: %w", err)
+				}
+				return tx.Put(ctx, versions(updated(v2)), nil)
+			})
+		}, false},
+		{"a request gone before the commit", func(ctx context.Context, s store.Store, v2 cpis.Plan, probe cpis.AuditRecord) error {
+			ctx, cancel := context.WithCancel(ctx)
+			tx, err := s.BeginWrite(ctx, v2.LA.Code)
+			if err != nil {
+				cancel()
+				return err
+			}
+			defer tx.Rollback(ctx)
+			if err := tx.Put(ctx, versions(updated(v2)), []cpis.AuditRecord{probe}); err != nil {
+				cancel()
+				return err
+			}
+			cancel()
+			return tx.Commit(ctx)
+		}, false},
 	}
 }

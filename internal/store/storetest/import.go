@@ -17,7 +17,8 @@ import (
 const bigImport = 1_203
 
 // importPlans returns n valid plans of every type, the first two on one NHS
-// number, each updated at its own microsecond.
+// number, each updated at its own microsecond, all but every seventh with a
+// reference, which each of the six LAs uses once.
 func importPlans(tb testing.TB, n int) []cpis.Plan {
 	start := cpis.MustDate("2025-01-01")
 	plans := make([]cpis.Plan, n)
@@ -26,6 +27,9 @@ func importPlans(tb testing.TB, n int) []cpis.Plan {
 		plans[i] = newPlan(nhsNumber(tb, max(0, i-1)), la(i%6), cpis.PlanTypes[i%3], from.String(), to.String(),
 			baseTime().Add(time.Duration(i)*time.Microsecond))
 		plans[i].Version = 7 // an import stores version 1 whatever it is given
+		if i%7 != 0 {
+			plans[i].Reference = fmt.Sprintf("IMP-%d", i/6)
+		}
 	}
 	return plans
 }
@@ -88,6 +92,13 @@ func testImportAllOrNothing(t *testing.T, open opener) {
 		{"a plan with no time of update", 0, func(_, b []cpis.Plan) { b[3].LastUpdated = time.Time{} }, cpis.Invalid},
 		{"an id already stored, late", 1, func(s, b []cpis.Plan) { b[late].ID = s[0].ID }, cpis.Conflict},
 		{"one id twice", 0, func(_, b []cpis.Plan) { b[late].ID = b[0].ID }, cpis.Conflict},
+		// Plan i of importPlans is LA i%6's: 6 and late-late%6 are the first LA's.
+		{"a reference twice among an LA's plans", 0, func(_, b []cpis.Plan) {
+			b[late-late%6].Reference = b[6].Reference
+		}, cpis.Conflict},
+		{"a reference an LA's stored plan holds", 7, func(s, b []cpis.Plan) {
+			b[late-(late+7)%6].Reference = s[6].Reference // b[i] is plan i+7
+		}, cpis.Conflict},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

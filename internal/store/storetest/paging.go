@@ -66,10 +66,7 @@ func changeBetweenPages(t *testing.T, ctx context.Context, s store.Store, before
 	p.End, p.LastUpdated = p.End.AddDays(-1), tick()
 	update(t, ctx, s, p, p.Version)
 	if next := before[len(seen)]; page == 2 {
-		when := tick()
-		if _, err := s.DeletePlan(ctx, next.ID, next.LA.Code, 0, when, writeRecord(next, cpis.ActionDelete, "delete", when)); err != nil {
-			t.Fatalf("DeletePlan: %v", err)
-		}
+		withdraw(t, ctx, s, next, tick())
 	} else {
 		p := current(next.ID)
 		p.End, p.LastUpdated = p.End.AddDays(-1), tick()
@@ -126,7 +123,7 @@ func seedAsOf(t *testing.T, ctx context.Context, s store.Store) asOfSet {
 	kept := create(t, ctx, s, newPlan(x, owner, cpis.CPP, "2025-01-01", "2025-12-31", at(2)))
 	// Changed before and after: its version as of then is the middle one,
 	// a CPP; now it is a CLA. The owner's CPPs on x do not overlap (nor do
-	// its CLAs): a store refuses plans that do.
+	// its CLAs), as the register would refuse plans that do.
 	changed := create(t, ctx, s, newPlan(x, owner, cpis.CPP, "2024-07-01", "2024-12-31", at(1)))
 	changed.End, changed.LastUpdated = cpis.MustDate("2024-11-30"), at(3)
 	changed = update(t, ctx, s, changed, 1)
@@ -134,9 +131,7 @@ func seedAsOf(t *testing.T, ctx context.Context, s store.Store) asOfSet {
 	later.Type, later.LastUpdated = cpis.CLA, at(6)
 	update(t, ctx, s, later, 2)
 	withdrawn := create(t, ctx, s, newPlan(x, owner, cpis.CLA, "2025-01-01", "2025-12-31", at(1)))
-	if _, err := s.DeletePlan(ctx, withdrawn.ID, owner.Code, 1, at(7), writeRecord(withdrawn, cpis.ActionDelete, "delete", at(7))); err != nil {
-		t.Fatalf("DeletePlan: %v", err)
-	}
+	withdraw(t, ctx, s, withdrawn, at(7))
 	// Shown to health users as of then (end+364 is 2025-06-29); its end moved
 	// back since, so that today it is past its display window (end+364 is
 	// 2025-04-30).

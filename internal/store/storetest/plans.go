@@ -3,7 +3,6 @@ package storetest
 import (
 	"context"
 	"fmt"
-	"sync"
 	"testing"
 	"time"
 
@@ -13,309 +12,107 @@ import (
 	"github.com/cpis-fhir/cpis/internal/store"
 )
 
-func testCreatePlan(t *testing.T, open opener) {
-	t.Run("stores version 1", func(t *testing.T) {
+// testPut: what Put stores is each plan's current version, and every
+// version stays in its history.
+func testPut(t *testing.T, open opener) {
+	t.Run("version 1", func(t *testing.T) {
 		ctx, s := t.Context(), open(t)
 		p := newPlan(nhsNumber(t, 1), la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime())
-		want := p
-		want.Version = 1
-		wantPlan(t, "CreatePlan", create(t, ctx, s, p), want)
-		got, err := s.Plan(ctx, p.ID)
-		if err != nil {
-			t.Fatalf("Plan: %v", err)
-		}
-		wantPlan(t, "Plan", got, want)
-		got, err = s.PlanVersion(ctx, p.ID, 1)
+		p.Reference = "CP-2025/001_a"
+		want := create(t, ctx, s, p)
+		wantCurrent(t, ctx, s, want)
+		got, err := s.PlanVersion(ctx, p.ID, 1)
 		if err != nil {
 			t.Fatalf("PlanVersion: %v", err)
 		}
 		wantPlan(t, "PlanVersion", got, want)
+		wantHistory(t, ctx, s, p.ID, []cpis.Plan{want})
 	})
-	t.Run("keeps every field of a UCPP", func(t *testing.T) {
+	t.Run("every field of a UCPP", func(t *testing.T) {
 		ctx, s := t.Context(), open(t)
 		p := newPlan(nhsNumber(t, 2), la(5), cpis.UCPP, "2025-03-01", "2025-09-30", baseTime())
 		p.OfficePhone = ""
-		want := p
-		want.Version = 1
-		create(t, ctx, s, p)
-		got, err := s.Plan(ctx, p.ID)
-		if err != nil {
-			t.Fatalf("Plan: %v", err)
-		}
-		wantPlan(t, "Plan", got, want)
+		wantCurrent(t, ctx, s, create(t, ctx, s, p))
 	})
-	// The retry is the same plan again: the replay is answered before the
-	// overlap check, which would refuse it.
-	t.Run("replays a request id", func(t *testing.T) {
-		ctx, s := t.Context(), open(t)
-		nhs := nhsNumber(t, 3)
-		p := newPlan(nhs, la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime())
-		rec := writeRecord(p, cpis.ActionCreate, "create", p.LastUpdated)
-		rec.RequestID = uuid.NewString()
-		first, _, err := s.CreatePlan(ctx, p, rec)
-		if err != nil {
-			t.Fatalf("CreatePlan: %v", err)
-		}
-		// A retry is a new request to the server: new plan id, new time.
-		retry := p
-		retry.ID = uuid.NewString()
-		retry.LastUpdated = p.LastUpdated.Add(time.Second)
-		rec2 := writeRecord(retry, cpis.ActionCreate, "create", retry.LastUpdated)
-		rec2.RequestID = rec.RequestID
-		got, replayed, err := s.CreatePlan(ctx, retry, rec2)
-		if err != nil || !replayed {
-			t.Fatalf("CreatePlan again: replayed %v, error %v; want replayed", replayed, err)
-		}
-		wantPlan(t, "replayed CreatePlan", got, first)
-		_, err = s.Plan(ctx, retry.ID)
-		wantKind(t, "Plan of the retry's id", err, cpis.NotFound)
-		wantSearch(t, ctx, s, store.PlanQuery{NHSNumber: nhs, Limit: 10}, []cpis.Plan{first})
-	})
-	t.Run("a request id of another LA is not a replay", func(t *testing.T) {
-		ctx, s := t.Context(), open(t)
-		nhs := nhsNumber(t, 4)
-		a := newPlan(nhs, la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime())
-		b := newPlan(nhs, la(1), cpis.CLA, "2025-02-01", "2025-11-30", baseTime().Add(time.Minute))
-		requestID := uuid.NewString()
-		var stored []cpis.Plan
-		for _, p := range []cpis.Plan{b, a} {
-			rec := writeRecord(p, cpis.ActionCreate, "create", p.LastUpdated)
-			rec.RequestID = requestID
-			got, replayed, err := s.CreatePlan(ctx, p, rec)
-			if err != nil || replayed {
-				t.Fatalf("CreatePlan for %s: replayed %v, error %v", p.LA.Code, replayed, err)
-			}
-			stored = append(stored, got)
-		}
-		wantSearch(t, ctx, s, store.PlanQuery{NHSNumber: nhs, Limit: 10}, stored)
-	})
-	t.Run("no request id is never a replay", func(t *testing.T) {
-		ctx, s := t.Context(), open(t)
-		nhs := nhsNumber(t, 5)
-		a := create(t, ctx, s, newPlan(nhs, la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime().Add(time.Minute)))
-		b := create(t, ctx, s, newPlan(nhs, la(0), cpis.CPP, "2024-01-01", "2024-12-31", baseTime()))
-		wantSearch(t, ctx, s, store.PlanQuery{NHSNumber: nhs, Limit: 10}, []cpis.Plan{a, b})
-	})
-}
-
-func testUpdatePlan(t *testing.T, open opener) {
-	t.Run("new version keeps the old one", func(t *testing.T) {
+	t.Run("a new version keeps the old one", func(t *testing.T) {
 		ctx, s := t.Context(), open(t)
 		v1 := create(t, ctx, s, newPlan(nhsNumber(t, 1), la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime()))
-		next := v1
-		next.End = cpis.MustDate("2025-10-31")
-		next.OfficePhone = ""
-		next.LastUpdated = baseTime().Add(time.Hour)
-		want := next
-		want.Version = 2
-		wantPlan(t, "UpdatePlan", update(t, ctx, s, next, 1), want)
-		wantCurrent(t, ctx, s, want)
+		v2 := next(v1, baseTime().Add(time.Hour), func(p *cpis.Plan) {
+			p.End, p.OfficePhone, p.Reference = cpis.MustDate("2025-10-31"), "", "REF-1"
+		})
+		put(t, ctx, s, v1.LA.Code, versions(v2))
+		wantCurrent(t, ctx, s, v2)
 		got, err := s.PlanVersion(ctx, v1.ID, 1)
 		if err != nil {
 			t.Fatalf("PlanVersion 1: %v", err)
 		}
 		wantPlan(t, "PlanVersion 1", got, v1)
-		wantHistory(t, ctx, s, v1.ID, []cpis.Plan{want, v1})
+		wantHistory(t, ctx, s, v1.ID, []cpis.Plan{v2, v1})
 	})
 	t.Run("a corrected NHS number moves the plan", func(t *testing.T) {
 		ctx, s := t.Context(), open(t)
 		wrong, right := nhsNumber(t, 1), nhsNumber(t, 2)
 		v1 := create(t, ctx, s, newPlan(wrong, la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime()))
-		next := v1
-		next.NHSNumber, next.LastUpdated = right, baseTime().Add(time.Hour)
-		v2 := update(t, ctx, s, next, 1)
+		v2 := next(v1, baseTime().Add(time.Hour), func(p *cpis.Plan) { p.NHSNumber = right })
+		put(t, ctx, s, v1.LA.Code, versions(v2))
 		wantSearch(t, ctx, s, store.PlanQuery{NHSNumber: wrong, Limit: 10}, nil)
 		wantSearch(t, ctx, s, store.PlanQuery{NHSNumber: right, Limit: 10}, []cpis.Plan{v2})
-		wantCurrent(t, ctx, s, v2)
 	})
-	t.Run("replays a request id", func(t *testing.T) {
-		ctx, s := t.Context(), open(t)
-		v1 := create(t, ctx, s, newPlan(nhsNumber(t, 2), la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime()))
-		next := v1
-		next.End = cpis.MustDate("2025-10-31")
-		next.LastUpdated = baseTime().Add(time.Hour)
-		rec := writeRecord(next, cpis.ActionUpdate, "update", next.LastUpdated)
-		rec.RequestID = uuid.NewString()
-		v2, replayed, err := s.UpdatePlan(ctx, next, 1, rec)
-		if err != nil || replayed {
-			t.Fatalf("UpdatePlan: replayed %v, error %v", replayed, err)
-		}
-		// The retry still says If-Match 1: the replay must win over the
-		// version check, or a retried update would fail.
-		next.LastUpdated = next.LastUpdated.Add(time.Second)
-		rec.ID, rec.Recorded = uuid.NewString(), next.LastUpdated
-		got, replayed, err := s.UpdatePlan(ctx, next, 1, rec)
-		if err != nil || !replayed {
-			t.Fatalf("UpdatePlan again: replayed %v, error %v; want replayed", replayed, err)
-		}
-		wantPlan(t, "replayed UpdatePlan", got, v2)
-		wantHistory(t, ctx, s, v1.ID, []cpis.Plan{v2, v1})
-	})
-	t.Run("refused", func(t *testing.T) { testUpdateRefused(t, open) })
-	t.Run("concurrent writers", func(t *testing.T) { testConcurrentUpdates(t, open) })
-}
-
-func testUpdateRefused(t *testing.T, open opener) {
-	tests := []struct {
-		name   string
-		change func(p *cpis.Plan)
-		expect int
-		want   cpis.Kind
-	}{
-		{"stale version", func(p *cpis.Plan) {}, 1, cpis.PreconditionFailed},
-		{"future version", func(p *cpis.Plan) {}, 5, cpis.PreconditionFailed},
-		{"another LA", func(p *cpis.Plan) { p.LA = la(1) }, 2, cpis.ForbiddenUpdate},
-		{"missing plan", func(p *cpis.Plan) { p.ID = uuid.NewString() }, 2, cpis.NotFound},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx, s := t.Context(), open(t)
-			v1 := create(t, ctx, s, newPlan(nhsNumber(t, 1), la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime()))
-			v1.LastUpdated = baseTime().Add(time.Minute)
-			update(t, ctx, s, v1, 1)
-			before := snap(t, ctx, s, v1.ID)
-			p := v1
-			p.End = cpis.MustDate("2025-08-31")
-			p.LastUpdated = baseTime().Add(time.Hour)
-			tt.change(&p)
-			_, _, err := s.UpdatePlan(ctx, p, tt.expect, writeRecord(p, cpis.ActionUpdate, "update", p.LastUpdated))
-			wantKind(t, "UpdatePlan", err, tt.want)
-			unchanged(t, ctx, s, v1.ID, before)
-		})
-	}
-}
-
-// testConcurrentUpdates races writers holding the same version: exactly
-// one may win, whatever the backend's locking.
-func testConcurrentUpdates(t *testing.T, open opener) {
-	const writers = 8
-	ctx, s := t.Context(), open(t)
-	v1 := create(t, ctx, s, newPlan(nhsNumber(t, 1), la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime()))
-	errs := make([]error, writers)
-	var wg sync.WaitGroup
-	for i := range writers {
-		wg.Go(func() {
-			p := v1
-			p.End = cpis.MustDate("2025-12-01").AddDays(i)
-			p.LastUpdated = baseTime().Add(time.Duration(i+1) * time.Minute)
-			rec := writeRecord(p, cpis.ActionUpdate, "update", p.LastUpdated)
-			rec.RequestID = uuid.NewString()
-			_, _, errs[i] = s.UpdatePlan(ctx, p, 1, rec)
-		})
-	}
-	wg.Wait()
-	won := 0
-	for i, err := range errs {
-		if err == nil {
-			won++
-			continue
-		}
-		if k := cpis.KindOf(err); k != cpis.PreconditionFailed {
-			t.Errorf("writer %d: error kind %q (%v), want %q", i, k, err, cpis.PreconditionFailed)
-		}
-	}
-	if won != 1 {
-		t.Fatalf("%d writers won, want exactly 1", won)
-	}
-	hist, err := s.PlanHistory(ctx, v1.ID)
-	if err != nil {
-		t.Fatalf("PlanHistory: %v", err)
-	}
-	if len(hist) != 2 || hist[0].Version != 2 {
-		t.Fatalf("history has %d versions (newest %d), want 2", len(hist), hist[0].Version)
-	}
-}
-
-func testDeletePlan(t *testing.T, open opener) {
-	t.Run("marks entered in error as a new version", func(t *testing.T) {
+	t.Run("a withdrawal is a version", func(t *testing.T) {
 		ctx, s := t.Context(), open(t)
 		v1 := create(t, ctx, s, newPlan(nhsNumber(t, 1), la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime()))
-		at := baseTime().Add(time.Hour)
-		want := v1
-		want.Version, want.EnteredInError, want.LastUpdated = 2, true, at
-		got, err := s.DeletePlan(ctx, v1.ID, v1.LA.Code, 1, at, writeRecord(v1, cpis.ActionDelete, "delete", at))
-		if err != nil {
-			t.Fatalf("DeletePlan: %v", err)
-		}
-		wantPlan(t, "DeletePlan", got, want)
+		v2 := withdraw(t, ctx, s, v1, baseTime().Add(time.Hour))
+		want := next(v1, baseTime().Add(time.Hour), func(p *cpis.Plan) { p.EnteredInError = true })
+		wantPlan(t, "the withdrawal", v2, want)
 		wantCurrent(t, ctx, s, want)
 		wantHistory(t, ctx, s, v1.ID, []cpis.Plan{want, v1})
 	})
-	t.Run("any version", func(t *testing.T) {
+	t.Run("one plan's versions in one call", func(t *testing.T) {
 		ctx, s := t.Context(), open(t)
-		v1 := create(t, ctx, s, newPlan(nhsNumber(t, 1), la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime()))
-		v1.LastUpdated = baseTime().Add(time.Minute)
-		v2 := update(t, ctx, s, v1, 1)
-		at := baseTime().Add(time.Hour)
-		got, err := s.DeletePlan(ctx, v1.ID, v1.LA.Code, 0, at, writeRecord(v1, cpis.ActionDelete, "delete", at))
-		if err != nil {
-			t.Fatalf("DeletePlan: %v", err)
-		}
-		want := v2
-		want.Version, want.EnteredInError, want.LastUpdated = 3, true, at
-		wantPlan(t, "DeletePlan", got, want)
+		v1 := newPlan(nhsNumber(t, 1), la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime())
+		v1.Version = 1
+		v2 := next(v1, baseTime().Add(time.Minute), func(p *cpis.Plan) { p.End = cpis.MustDate("2025-11-30") })
+		v3 := next(v2, baseTime().Add(2*time.Minute), func(p *cpis.Plan) { p.Reference = "R" })
+		other := newPlan(nhsNumber(t, 2), la(0), cpis.CLA, "2025-01-01", "2025-12-31", baseTime())
+		other.Version = 1
+		put(t, ctx, s, v1.LA.Code, versions(v1, other, v2, v3))
+		wantHistory(t, ctx, s, v1.ID, []cpis.Plan{v3, v2, v1})
+		wantCurrent(t, ctx, s, other)
 	})
-	t.Run("twice", func(t *testing.T) { testDeleteTwice(t, open) })
-	t.Run("refused", func(t *testing.T) { testDeleteRefused(t, open) })
+	t.Run("in bulk", func(t *testing.T) { testPutBulk(t, open) })
 }
 
-// testDeleteTwice: a second delete, a plain retry with the same If-Match or
-// one with none, succeeds and changes nothing.
-func testDeleteTwice(t *testing.T, open opener) {
-	for _, expect := range []int{1, 0} {
-		t.Run(fmt.Sprintf("expect version %d", expect), func(t *testing.T) {
-			ctx, s := t.Context(), open(t)
-			v1 := create(t, ctx, s, newPlan(nhsNumber(t, 1), la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime()))
-			at := baseTime().Add(time.Hour)
-			first, err := s.DeletePlan(ctx, v1.ID, v1.LA.Code, 1, at, writeRecord(v1, cpis.ActionDelete, "delete", at))
-			if err != nil {
-				t.Fatalf("DeletePlan: %v", err)
-			}
-			before := snap(t, ctx, s, v1.ID)
-			later := at.Add(time.Hour)
-			got, err := s.DeletePlan(ctx, v1.ID, v1.LA.Code, expect, later, writeRecord(v1, cpis.ActionDelete, "delete", later))
-			if err != nil {
-				t.Fatalf("DeletePlan again: %v", err)
-			}
-			wantPlan(t, "second DeletePlan", got, first)
-			unchanged(t, ctx, s, v1.ID, before)
-		})
+// testPutBulk stores more plans in one call than any one statement of a
+// backend would carry, in several calls of one transaction, new plans and
+// new versions mixed, each with its audit record.
+func testPutBulk(t *testing.T, open opener) {
+	ctx, s := t.Context(), open(t)
+	const n = 1_503
+	owner := la(2)
+	plans := make([]cpis.Plan, n)
+	recs := make([]cpis.AuditRecord, n)
+	for i := range plans {
+		plans[i] = newPlan(nhsNumber(t, i), owner, cpis.PlanTypes[i%3], "2025-01-01", "2025-08-31", baseTime().Add(time.Duration(i)*time.Microsecond))
+		plans[i].Version, plans[i].Reference = 1, fmt.Sprintf("B-%d", i)
+		recs[i] = writeRecord(plans[i], cpis.ActionCreate, "create", plans[i].LastUpdated)
 	}
-}
-
-func testDeleteRefused(t *testing.T, open opener) {
-	tests := []struct {
-		name    string
-		id      func(id string) string
-		laCode  string
-		expect  int
-		want    cpis.Kind
-		deleted bool // the plan is already entered in error
-	}{
-		{"stale version", func(id string) string { return id }, la(0).Code, 1, cpis.PreconditionFailed, false},
-		{"another LA", func(id string) string { return id }, la(1).Code, 2, cpis.ForbiddenUpdate, false},
-		{"another LA, any version", func(id string) string { return id }, la(1).Code, 0, cpis.ForbiddenUpdate, false},
-		{"another LA, already deleted", func(id string) string { return id }, la(1).Code, 0, cpis.ForbiddenUpdate, true},
-		{"missing plan", func(string) string { return uuid.NewString() }, la(0).Code, 0, cpis.NotFound, false},
+	tx := begin(t, ctx, s, owner.Code)
+	putIn(t, ctx, tx, versions(plans[:1000]...), recs[:1000]...)
+	var changed []store.Version
+	for i := range 1000 {
+		if i%2 == 0 {
+			plans[i] = next(plans[i], baseTime().Add(time.Hour), func(p *cpis.Plan) { p.Reference = fmt.Sprintf("B-%d-2", i) })
+			changed = append(changed, store.Version{Plan: plans[i], RequestID: uuid.NewString()})
+		}
 	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ctx, s := t.Context(), open(t)
-			v1 := create(t, ctx, s, newPlan(nhsNumber(t, 1), la(0), cpis.CPP, "2025-01-01", "2025-12-31", baseTime()))
-			v1.LastUpdated = baseTime().Add(time.Minute)
-			update(t, ctx, s, v1, 1)
-			if tt.deleted {
-				at := baseTime().Add(2 * time.Minute)
-				if _, err := s.DeletePlan(ctx, v1.ID, v1.LA.Code, 2, at, writeRecord(v1, cpis.ActionDelete, "delete", at)); err != nil {
-					t.Fatalf("DeletePlan: %v", err)
-				}
-			}
-			before := snap(t, ctx, s, v1.ID)
-			at := baseTime().Add(time.Hour)
-			_, err := s.DeletePlan(ctx, tt.id(v1.ID), tt.laCode, tt.expect, at, writeRecord(v1, cpis.ActionDelete, "delete", at))
-			wantKind(t, "DeletePlan", err, tt.want)
-			unchanged(t, ctx, s, v1.ID, before)
-		})
+	changed = append(changed, versions(plans[1000:]...)...)
+	putIn(t, ctx, tx, changed, recs[1000:]...)
+	commit(t, ctx, tx)
+	for _, p := range plans {
+		wantCurrent(t, ctx, s, p)
+	}
+	if got := allAudit(t, ctx, s, store.AuditQuery{OrgCode: owner.Code}); len(got) != n {
+		t.Errorf("the audit trail holds %d records of the LA, want %d", len(got), n)
 	}
 }
 
@@ -353,6 +150,38 @@ func testReads(t *testing.T, open opener) {
 		_, err = s.PlanHistory(ctx, missing)
 		wantKind(t, "PlanHistory", err, cpis.NotFound)
 	})
+}
+
+// begin starts a write transaction of laCode, rolled back when tb ends
+// unless committed before.
+func begin(tb testing.TB, ctx context.Context, s store.Store, laCode string) store.WriteTx {
+	tb.Helper()
+	tx, err := s.BeginWrite(ctx, laCode)
+	if err != nil {
+		tb.Fatalf("BeginWrite: %v", err)
+	}
+	tb.Cleanup(func() {
+		if err := tx.Rollback(context.Background()); err != nil {
+			tb.Errorf("Rollback: %v", err)
+		}
+	})
+	return tx
+}
+
+// putIn runs Put in tx, failing the test on an error.
+func putIn(tb testing.TB, ctx context.Context, tx store.WriteTx, vs []store.Version, recs ...cpis.AuditRecord) {
+	tb.Helper()
+	if err := tx.Put(ctx, vs, recs); err != nil {
+		tb.Fatalf("Put: %v", err)
+	}
+}
+
+// commit commits tx, failing the test on an error.
+func commit(tb testing.TB, ctx context.Context, tx store.WriteTx) {
+	tb.Helper()
+	if err := tx.Commit(ctx); err != nil {
+		tb.Fatalf("Commit: %v", err)
+	}
 }
 
 // wantCurrent checks Plan returns want as the current version.

@@ -71,12 +71,7 @@ func (set planSet) change(t *testing.T, ctx context.Context, name string, f func
 
 func (set planSet) remove(t *testing.T, ctx context.Context, name string, when time.Time) {
 	t.Helper()
-	p := set.plans[name]
-	got, err := set.s.DeletePlan(ctx, p.ID, p.LA.Code, p.Version, when, writeRecord(p, cpis.ActionDelete, "delete", when))
-	if err != nil {
-		t.Fatalf("DeletePlan: %v", err)
-	}
-	set.plans[name] = got
+	set.plans[name] = withdraw(t, ctx, set.s, set.plans[name], when)
 }
 
 func (set planSet) named(names []string) []cpis.Plan {

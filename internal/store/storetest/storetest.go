@@ -43,10 +43,15 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 			t.Fatalf("Ping: %v", err)
 		}
 	})
-	t.Run("CreatePlan", func(t *testing.T) { testCreatePlan(t, open) })
-	t.Run("UpdatePlan", func(t *testing.T) { testUpdatePlan(t, open) })
-	t.Run("DeletePlan", func(t *testing.T) { testDeletePlan(t, open) })
-	t.Run("Overlap", func(t *testing.T) { testOverlap(t, open) })
+	t.Run("Put", func(t *testing.T) { testPut(t, open) })
+	t.Run("PutRefused", func(t *testing.T) { testPutRefused(t, open) })
+	t.Run("Replay", func(t *testing.T) { testReplay(t, open) })
+	t.Run("WriteTx", func(t *testing.T) { testWriteTx(t, open) })
+	t.Run("WriteTxReads", func(t *testing.T) { testWriteTxReads(t, open) })
+	t.Run("References", func(t *testing.T) { testReferences(t, open) })
+	t.Run("Serialization", func(t *testing.T) {
+		testSerialization(t, func(t *testing.T) (store.Store, store.Store) { s := open(t); return s, s }, false)
+	})
 	t.Run("Reads", func(t *testing.T) { testReads(t, open) })
 	t.Run("SearchPlans", func(t *testing.T) { testSearchPlans(t, open) })
 	t.Run("Refusals", func(t *testing.T) { testRefusals(t, open) })
@@ -136,24 +141,74 @@ func writeRecord(p cpis.Plan, action cpis.AuditAction, interaction string, at ti
 	}
 }
 
-// create stores p as version 1 and returns what the store returned.
-func create(tb testing.TB, ctx context.Context, s store.Store, p cpis.Plan) cpis.Plan {
+// put stores versions and recs in one write transaction of laCode, and
+// commits it.
+func put(tb testing.TB, ctx context.Context, s store.Store, laCode string, versions []store.Version, recs ...cpis.AuditRecord) {
 	tb.Helper()
-	got, replayed, err := s.CreatePlan(ctx, p, writeRecord(p, cpis.ActionCreate, "create", p.LastUpdated))
-	if err != nil || replayed {
-		tb.Fatalf("CreatePlan: replayed %v, error %v", replayed, err)
+	if err := tryPut(ctx, s, laCode, versions, recs...); err != nil {
+		tb.Fatalf("a write transaction: %v", err)
 	}
-	return got
 }
 
-// update stores p as the version after expect and returns what the store returned.
+// tryPut is put, returning the first error of BeginWrite, Put or Commit.
+func tryPut(ctx context.Context, s store.Store, laCode string, versions []store.Version, recs ...cpis.AuditRecord) error {
+	tx, err := s.BeginWrite(ctx, laCode)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(ctx)
+	if err := tx.Put(ctx, versions, recs); err != nil {
+		return err
+	}
+	return tx.Commit(ctx)
+}
+
+// create stores p as version 1 with its audit record, and returns it as
+// stored.
+func create(tb testing.TB, ctx context.Context, s store.Store, p cpis.Plan) cpis.Plan {
+	tb.Helper()
+	p.Version = 1
+	put(tb, ctx, s, p.LA.Code, []store.Version{{Plan: p}}, writeRecord(p, cpis.ActionCreate, "create", p.LastUpdated))
+	return p
+}
+
+// update stores p as the version after expect, and returns it as stored.
 func update(tb testing.TB, ctx context.Context, s store.Store, p cpis.Plan, expect int) cpis.Plan {
 	tb.Helper()
-	got, replayed, err := s.UpdatePlan(ctx, p, expect, writeRecord(p, cpis.ActionUpdate, "update", p.LastUpdated))
-	if err != nil || replayed {
-		tb.Fatalf("UpdatePlan: replayed %v, error %v", replayed, err)
+	p.Version = expect + 1
+	put(tb, ctx, s, p.LA.Code, []store.Version{{Plan: p}}, writeRecord(p, cpis.ActionUpdate, "update", p.LastUpdated))
+	return p
+}
+
+// withdraw stores the current version of p, entered in error, as its next
+// version, written at at, and returns it.
+func withdraw(tb testing.TB, ctx context.Context, s store.Store, p cpis.Plan, at time.Time) cpis.Plan {
+	tb.Helper()
+	cur, err := s.Plan(ctx, p.ID)
+	if err != nil {
+		tb.Fatalf("Plan: %v", err)
 	}
-	return got
+	cur.Version, cur.EnteredInError, cur.LastUpdated = cur.Version+1, true, at
+	put(tb, ctx, s, cur.LA.Code, []store.Version{{Plan: cur}}, writeRecord(cur, cpis.ActionDelete, "delete", at))
+	return cur
+}
+
+// next returns p as its next version, changed by f and written at at.
+func next(p cpis.Plan, at time.Time, f func(*cpis.Plan)) cpis.Plan {
+	p.Version, p.LastUpdated = p.Version+1, at
+	if f != nil {
+		f(&p)
+	}
+	return p
+}
+
+// versions wraps plans as versions without request ids.
+func versions(plans ...cpis.Plan) []store.Version {
+	out := make([]store.Version, len(plans))
+	for i, p := range plans {
+		out[i] = store.Version{Plan: p}
+	}
+	return out
 }
 
 // wantKind fails unless err is a *cpis.Error of kind k.
