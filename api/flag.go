@@ -11,75 +11,95 @@ import (
 	"github.com/cpis-fhir/cpis/internal/register"
 )
 
-// createFlag stores a new plan from its responsible LA (POST /Flag).
+// createFlag stores a new plan from its responsible LA (POST /Flag), or,
+// with If-None-Exist naming the LA's reference, answers with the plan the
+// LA already holds under it.
 func (s *Server) createFlag(c echo.Context) error {
 	const op = "api.createFlag"
 	rc, err := s.writeCaller(c)
 	if err != nil {
 		return err
 	}
-	plan, err := planFromBody(c, op)
-	if err != nil {
+	w := register.Write{Kind: register.Create}
+	if h := c.Request().Header.Get("If-None-Exist"); h != "" {
+		if w.Reference, err = fhir.ParseCondition(h, "http.If-None-Exist"); err != nil {
+			return cpis.E(op, err)
+		}
+	}
+	if w.Plan, err = planFromBody(c, op); err != nil {
 		return err
 	}
-	shown, replayed, err := s.Register.CreatePlan(c.Request().Context(), rc, plan)
-	if err != nil {
-		return err
-	}
-	status := http.StatusCreated
-	if replayed {
-		status = http.StatusOK // a retry of a write we already did: nothing new was created
-	}
-	stored := shown.Plans[0]
-	c.Response().Header().Set(echo.HeaderLocation, s.BaseURL+"/Flag/"+stored.ID+"/_history/"+strconv.Itoa(stored.Version))
-	return s.writeFlag(c, status, shown)
+	return s.applyWrite(c, rc, w)
 }
 
-// updateFlag replaces a plan with a new version (PUT /Flag/{id}); the caller
-// must name the version it is changing in If-Match.
+// updateFlag replaces a plan with a new version: PUT /Flag/{id}, naming the
+// version it changes in If-Match, or PUT /Flag?identifier=<system>|<ref>,
+// conditional on the LA's reference (If-Match optional), which creates the
+// plan when the LA holds none with that reference. A plan that would not
+// change is answered as it is, and nothing is written.
 func (s *Server) updateFlag(c echo.Context) error {
 	const op = "api.updateFlag"
 	rc, err := s.writeCaller(c)
 	if err != nil {
 		return err
 	}
-	expect, err := requireIfMatch(c, op)
+	w := register.Write{Kind: register.Update, ID: c.Param("id")}
+	if w.ID == "" {
+		if w.Reference, err = fhir.ParseCondition(c.Request().URL.RawQuery, "identifier"); err != nil {
+			return cpis.E(op, err)
+		}
+		w.Expect, err = optionalIfMatch(c, op)
+	} else {
+		w.Expect, err = requireIfMatch(c, op)
+	}
 	if err != nil {
 		return err
 	}
-	plan, err := planFromBody(c, op)
-	if err != nil {
+	if w.Plan, err = planFromBody(c, op); err != nil {
 		return err
 	}
-	shown, err := s.Register.UpdatePlan(c.Request().Context(), rc, c.Param("id"), plan, expect)
-	if err != nil {
-		return err
-	}
-	return s.writeFlag(c, http.StatusOK, shown)
+	return s.applyWrite(c, rc, w)
 }
 
 // deleteFlag withdraws a plan: it becomes entered-in-error, and health users
-// no longer see it (DELETE /Flag/{id}). If-Match is honoured when given.
+// no longer see it (DELETE /Flag/{id}, or DELETE /Flag?identifier=... by the
+// LA's reference). If-Match is honoured when given.
 func (s *Server) deleteFlag(c echo.Context) error {
 	const op = "api.deleteFlag"
 	rc, err := s.writeCaller(c)
 	if err != nil {
 		return err
 	}
-	expect := 0
-	if h := c.Request().Header.Get("If-Match"); h != "" {
-		v, ok := parseIfMatch(h)
-		if !ok {
-			return cpis.E(op, cpis.PreconditionFailed, cpis.Expr("http.If-Match"), `If-Match must name a version, e.g. W/"1"`)
+	w := register.Write{Kind: register.Delete, ID: c.Param("id")}
+	if w.ID == "" {
+		if w.Reference, err = fhir.ParseCondition(c.Request().URL.RawQuery, "identifier"); err != nil {
+			return cpis.E(op, err)
 		}
-		expect = v
 	}
-	stored, err := s.Register.DeletePlan(c.Request().Context(), rc, c.Param("id"), expect)
+	if w.Expect, err = optionalIfMatch(c, op); err != nil {
+		return err
+	}
+	return s.applyWrite(c, rc, w)
+}
+
+// applyWrite has the register carry out w and answers as FHIR does: 201
+// with Location for a plan created, 200 with the plan otherwise, 204 for a
+// withdrawal.
+func (s *Server) applyWrite(c echo.Context, rc register.Caller, w register.Write) error {
+	res, shown, err := s.Register.Apply(c.Request().Context(), rc, w)
 	if err != nil {
 		return err
 	}
-	versionHeaders(c, stored)
-	return c.NoContent(http.StatusNoContent)
+	p := shown.Plans[0]
+	switch res.Outcome {
+	case register.Deleted:
+		versionHeaders(c, p)
+		return c.NoContent(http.StatusNoContent)
+	case register.Created:
+		c.Response().Header().Set(echo.HeaderLocation, s.BaseURL+"/Flag/"+p.ID+"/_history/"+strconv.Itoa(p.Version))
+		return s.writeFlag(c, http.StatusCreated, shown)
+	}
+	return s.writeFlag(c, http.StatusOK, shown) // updated, unchanged, or a retry of a write already done
 }
 
 // readFlag returns the current version of a plan (GET /Flag/{id}).
@@ -136,13 +156,21 @@ func (s *Server) writeCaller(c echo.Context) (register.Caller, error) {
 	return rc, s.Register.MayWrite(rc)
 }
 
+// optionalIfMatch reads If-Match when it is given (0 when not).
+func optionalIfMatch(c echo.Context, op string) (int, error) {
+	if c.Request().Header.Get("If-Match") == "" {
+		return 0, nil
+	}
+	return requireIfMatch(c, op)
+}
+
 // requireIfMatch reads the version a versioned update is based on.
 func requireIfMatch(c echo.Context, op string) (int, error) {
 	h := c.Request().Header.Get("If-Match")
 	if h == "" {
 		return 0, cpis.E(op, cpis.PreconditionRequired, cpis.Expr("http.If-Match"), `an update needs If-Match with the version being changed, e.g. If-Match: W/"1"`)
 	}
-	v, ok := parseIfMatch(h)
+	v, ok := fhir.ParseETag(h)
 	if !ok {
 		return 0, cpis.E(op, cpis.PreconditionFailed, cpis.Expr("http.If-Match"), `If-Match must name a version, e.g. W/"1"`)
 	}
@@ -152,7 +180,7 @@ func requireIfMatch(c echo.Context, op string) (int, error) {
 // planFromBody reads and parses the Flag in the request body. The
 // register applies the SOP's rules and decides who may write it.
 func planFromBody(c echo.Context, op string) (cpis.Plan, error) {
-	body, err := readBody(c)
+	body, err := readBody(c, MaxBodyBytes)
 	if err != nil {
 		return cpis.Plan{}, err
 	}

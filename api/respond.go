@@ -2,9 +2,9 @@ package api
 
 import (
 	"bytes"
+	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
@@ -38,27 +38,18 @@ func versionHeaders(c echo.Context, p cpis.Plan) {
 	h.Set(echo.HeaderLastModified, p.LastUpdated.UTC().Format(http.TimeFormat))
 }
 
-// parseIfMatch reads a version from If-Match: W/"3", "3" or 3.
-func parseIfMatch(h string) (int, bool) {
-	h = strings.TrimSpace(h)
-	h = strings.TrimPrefix(h, "W/")
-	h = strings.Trim(h, `"`)
-	v, err := strconv.Atoi(h)
-	return v, err == nil && v > 0
-}
-
-// readBody reads at most MaxBodyBytes of the request body.
-func readBody(c echo.Context) ([]byte, error) {
+// readBody reads the request body, at most limit bytes of it.
+func readBody(c echo.Context, limit int) ([]byte, error) {
 	const op = "api.readBody"
 	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" && !jsonMedia(ct) {
 		return nil, cpis.E(op, cpis.UnsupportedMedia, "the body must be application/fhir+json")
 	}
-	b, err := io.ReadAll(io.LimitReader(c.Request().Body, MaxBodyBytes+1))
+	b, err := io.ReadAll(io.LimitReader(c.Request().Body, int64(limit)+1))
 	if err != nil {
 		return nil, cpis.E(op, cpis.Invalid, "the request body could not be read")
 	}
-	if len(b) > MaxBodyBytes {
-		return nil, cpis.E(op, cpis.TooLarge, "the request body is larger than 64 KiB")
+	if len(b) > limit {
+		return nil, cpis.E(op, cpis.TooLarge, fmt.Sprintf("the request body is larger than %d KiB", limit>>10))
 	}
 	if len(bytes.TrimSpace(b)) == 0 {
 		return nil, cpis.E(op, cpis.Invalid, cpis.Expr("Flag"), "the request body is empty")

@@ -32,8 +32,13 @@ func (s *Server) routeTable() []struct {
 		pub("GET", "/CodeSystem/:id", s.conformanceResource("CodeSystem")),
 		pub("GET", "/ValueSet/:id", s.conformanceResource("ValueSet")),
 		pub("GET", "/SearchParameter/:id", s.conformanceResource("SearchParameter")),
+		pub("GET", "/OperationDefinition/:id", s.conformanceResource("OperationDefinition")),
 
+		sec("POST", "/", s.postBundle),
 		sec("POST", "/Flag", s.createFlag),
+		sec("PUT", "/Flag", s.updateFlag),
+		sec("DELETE", "/Flag", s.deleteFlag),
+		sec("POST", "/Flag/$import", s.importFlags),
 		sec("GET", "/Flag", s.searchFlags),
 		sec("GET", "/Flag/:id", s.readFlag),
 		sec("PUT", "/Flag/:id", s.updateFlag),

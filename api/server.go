@@ -39,6 +39,9 @@ type Deps struct {
 	BaseURL  string            // public base URL, e.g. https://cpis.example.org/fhir; no trailing slash
 	Version  string            // software version for the CapabilityStatement
 	SMART    *auth.SMARTConfig // the SMART configuration document; nil: not published
+	// MaxBundleEntries bounds the entries of a batch or transaction Bundle;
+	// 0 means fhir.DefaultMaxBundleEntries (1,000).
+	MaxBundleEntries int
 	// CORSOrigins are the browser origins (scheme://host[:port], exactly)
 	// allowed to call this server from their pages. None: no CORS headers.
 	CORSOrigins []string

@@ -60,8 +60,11 @@ type Config struct {
 	// CORSOrigins (CPIS_CORS_ORIGINS, comma-separated) are the exact
 	// browser origins (scheme://host[:port]) whose pages may call the
 	// server. Unset: none, and no CORS headers are sent.
-	CORSOrigins     []string
-	ShutdownTimeout time.Duration
+	CORSOrigins []string
+	// MaxBundleEntries (CPIS_MAX_BUNDLE_ENTRIES) bounds the entries of a
+	// batch or transaction Bundle; 0 means 1,000.
+	MaxBundleEntries int
+	ShutdownTimeout  time.Duration
 }
 
 // defaultMaxConnections is CPIS_MAX_CONNECTIONS when it is not set: far
@@ -97,6 +100,11 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	if v := getenv("CPIS_MAX_TOKEN_LIFETIME"); v != "" {
 		if c.MaxTokenLifetime, err = time.ParseDuration(v); err != nil || c.MaxTokenLifetime <= 0 {
 			return c, fmt.Errorf("CPIS_MAX_TOKEN_LIFETIME must be a positive Go duration such as 8h, not %q", v)
+		}
+	}
+	if v := getenv("CPIS_MAX_BUNDLE_ENTRIES"); v != "" {
+		if c.MaxBundleEntries, err = strconv.Atoi(v); err != nil || c.MaxBundleEntries < 1 || c.MaxBundleEntries > 10000 {
+			return c, fmt.Errorf("CPIS_MAX_BUNDLE_ENTRIES must be a whole number from 1 to 10000, not %q", v)
 		}
 	}
 	if v := getenv("CPIS_MAX_CONNECTIONS"); v != "" {

@@ -5,19 +5,14 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/google/uuid"
-
+	"github.com/cpis-fhir/cpis/internal/auth"
 	"github.com/cpis-fhir/cpis/internal/cpis"
-	"github.com/cpis-fhir/cpis/internal/store"
+	"github.com/cpis-fhir/cpis/internal/register"
 )
-
-// demoNamespace makes the demo plans' ids and request ids the same on every
-// start, so --demo twice does not load them twice.
-var demoNamespace = uuid.MustParse("6f1c1c57-1b0e-4a5f-9d59-3c0f7d2b9a10")
 
 // demoPlans are a few plans on test NHS numbers (999 range), dated relative
 // to today so that they show every status: active, recently ended, and an
-// unborn plan. They are written as their LA's system would write them.
+// unborn plan. Each carries the LA's reference DEMO-<n>.
 func demoPlans(today cpis.Date) []cpis.Plan {
 	dir := cpis.TrustDirectory()
 	plan := func(nhs string, t cpis.PlanType, la cpis.DirectoryEntry, start, end, born cpis.Date) cpis.Plan {
@@ -35,21 +30,19 @@ func demoPlans(today cpis.Date) []cpis.Plan {
 	}
 }
 
-// loadDemo stores the demo plans unless they are there already.
-func loadDemo(ctx context.Context, st store.Store, now func() time.Time) error {
-	at := now().UTC().Truncate(time.Microsecond)
-	for i, p := range demoPlans(cpis.Today(now())) {
-		key := fmt.Sprintf("demo-plan-%d", i)
-		p.ID = uuid.NewSHA1(demoNamespace, []byte(key)).String()
-		p.Version, p.LastUpdated = 1, at
-		actor := cpis.Actor{Kind: cpis.LASystem, UserID: "demo-loader", Name: "demo loader", OrgCode: p.LA.Code, OrgName: p.LA.Name}
-		rec := cpis.AuditRecord{
-			ID: uuid.NewString(), Recorded: at, Action: cpis.ActionCreate, Interaction: "create",
-			Actor: actor, Patient: p.NHSNumber, PlanIDs: []string{p.ID}, LACodes: []string{p.LA.Code},
-			RequestID: uuid.NewSHA1(demoNamespace, []byte(key+"-request")).String(),
-		}
-		if _, _, err := st.CreatePlan(ctx, p, rec); err != nil {
-			return fmt.Errorf("demo plan %d: %w", i, err)
+// loadDemo writes the demo plans through the register, as each LA's system
+// would, unless they are there already: each is created only if its LA holds
+// no plan with its reference (If-None-Exist), so a restart loads nothing.
+func loadDemo(ctx context.Context, reg *register.Service, now func() time.Time) error {
+	at := now()
+	for i, p := range demoPlans(cpis.Today(at)) {
+		p.Reference = fmt.Sprintf("DEMO-%d", i+1)
+		c := register.Caller{At: at, Principal: &auth.Principal{
+			Actor:  cpis.Actor{Kind: cpis.LASystem, UserID: "demo-loader", Name: "demo loader", OrgCode: p.LA.Code, OrgName: p.LA.Name},
+			LACode: p.LA.Code, Scopes: []string{"system/Flag.write"},
+		}}
+		if _, _, err := reg.Apply(ctx, c, register.Write{Kind: register.Create, Reference: p.Reference, Plan: p}); err != nil {
+			return fmt.Errorf("demo plan %d: %w", i+1, err)
 		}
 	}
 	return nil

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"net/http"
 	"sort"
 	"strconv"
@@ -34,8 +35,10 @@ func TestTwoReplicasShareOneDatabase(t *testing.T) {
 	id := a.create(la, flag)
 	mustStatus(t, b.as("ed-clinician", "GET", "/Flag/"+id, nil), http.StatusOK)
 
-	body := edit(t, flag, func(m map[string]any) { m["id"] = id })
 	for v := 1; v <= 5; v++ {
+		// Each round changes the plan: a PUT that changes nothing writes nothing.
+		body := edit(t, flag, func(m map[string]any) { m["id"] = id })
+		body = edit(t, body, setPhone(fmt.Sprintf("020 7946 01%02d", 10+v)))
 		statuses := concurrently(func() int {
 			return a.as(la, "PUT", "/Flag/"+id, body, "If-Match", etagOf(v)).Status
 		}, func() int {

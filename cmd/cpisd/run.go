@@ -150,14 +150,14 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 			Authorities: las, AuditorRoles: s.cfg.AuditorRoles,
 		}),
 		Now: now, NewID: uuid.NewString, Logger: s.log, Registry: reg, BaseURL: s.URL, Version: version,
-		CORSOrigins: s.cfg.CORSOrigins,
+		CORSOrigins: s.cfg.CORSOrigins, MaxBundleEntries: s.cfg.MaxBundleEntries,
 	}
 	if err := s.identity(ctx, &deps, now); err != nil {
 		s.recorder.Close()
 		return err
 	}
 	if s.cfg.Demo {
-		if err := loadDemo(ctx, s.store, now); err != nil {
+		if err := loadDemo(ctx, deps.Register, now); err != nil {
 			s.recorder.Close()
 			return err
 		}

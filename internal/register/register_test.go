@@ -62,7 +62,7 @@ func plan() cpis.Plan {
 
 func TestWritesTakeTheLANameFromTheRegister(t *testing.T) {
 	f := newFixture(t)
-	shown, _, err := f.svc.CreatePlan(t.Context(), laCaller("ZLA01"), plan())
+	_, shown, err := f.svc.Apply(t.Context(), laCaller("ZLA01"), register.Write{Kind: register.Create, Plan: plan()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestWritesTakeTheLANameFromTheRegister(t *testing.T) {
 	} {
 		p := plan()
 		p.LA = tc.la
-		if _, _, err := f.svc.CreatePlan(t.Context(), laCaller("ZLA01"), p); cpis.KindOf(err) != tc.kind {
+		if _, _, err := f.svc.Apply(t.Context(), laCaller("ZLA01"), register.Write{Kind: register.Create, Plan: p}); cpis.KindOf(err) != tc.kind {
 			t.Errorf("%s: %v, want %v", name, err, tc.kind)
 		}
 	}
@@ -92,7 +92,7 @@ func TestWritesTakeTheLANameFromTheRegister(t *testing.T) {
 
 func TestTheCareSettingDecidesTheAuditAndTheRole(t *testing.T) {
 	f := newFixture(t)
-	shown, _, err := f.svc.CreatePlan(t.Context(), laCaller("ZLA01"), plan())
+	_, shown, err := f.svc.Apply(t.Context(), laCaller("ZLA01"), register.Write{Kind: register.Create, Plan: plan()})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -137,17 +137,21 @@ func TestTheCareSettingDecidesTheAuditAndTheRole(t *testing.T) {
 
 func TestAnotherLAsPlanIsNotFound(t *testing.T) {
 	f := newFixture(t)
-	shown, _, err := f.svc.CreatePlan(t.Context(), laCaller("ZLA01"), plan())
+	_, shown, err := f.svc.Apply(t.Context(), laCaller("ZLA01"), register.Write{Kind: register.Create, Plan: plan()})
 	if err != nil {
 		t.Fatal(err)
 	}
 	stored := shown.Plans[0]
 	other := plan()
 	other.LA.Code = "ZLA02"
-	_, errUpdate := f.svc.UpdatePlan(t.Context(), laCaller("ZLA02"), stored.ID, other, 1)
-	_, errDelete := f.svc.DeletePlan(t.Context(), laCaller("ZLA02"), stored.ID, 0)
-	_, errNone := f.svc.DeletePlan(t.Context(), laCaller("ZLA02"), uuid.NewString(), 0)
-	_, errBad := f.svc.DeletePlan(t.Context(), laCaller("ZLA02"), "\x00", 0)
+	apply := func(w register.Write) error {
+		_, _, err := f.svc.Apply(t.Context(), laCaller("ZLA02"), w)
+		return err
+	}
+	errUpdate := apply(register.Write{Kind: register.Update, ID: stored.ID, Plan: other, Expect: 1})
+	errDelete := apply(register.Write{Kind: register.Delete, ID: stored.ID})
+	errNone := apply(register.Write{Kind: register.Delete, ID: uuid.NewString()})
+	errBad := apply(register.Write{Kind: register.Delete, ID: "\x00"})
 	msg := func(err error) string { return cpis.Problems(err)[0].Msg }
 	for _, err := range []error{errUpdate, errDelete, errNone, errBad} {
 		if cpis.KindOf(err) != cpis.NotFound || msg(err) != msg(errNone) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/cpis-fhir/cpis/internal/auth"
 	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store"
 )
 
 // MayWrite reports whether the caller may write plans at all (an LA
@@ -16,93 +17,119 @@ func (s *Service) MayWrite(c Caller) error {
 	return err
 }
 
-// CreatePlan stores a new plan from its responsible LA, with the audit
-// record of the write in the same transaction, and returns it as the LA
-// sees it. A retry of a create already stored (the same request id and the
-// same content) returns the stored plan with replayed true; a request id
-// the LA already used for a different write is a Conflict.
-func (s *Service) CreatePlan(ctx context.Context, c Caller, plan cpis.Plan) (Shown, bool, error) {
-	const op = "register.CreatePlan"
+// Apply carries out one write of the caller's, alone in its own
+// transaction, with its audit record: a create (POST /Flag, optionally
+// If-None-Exist), an update by id or by the LA's reference (PUT), a
+// withdrawal (DELETE). A plan that is not the caller's is NotFound, word for
+// word as one that does not exist, so that ids cannot be probed. A retry of
+// a write already stored (the same request id, the same write) is answered
+// with what it stored (Replayed); a request id the LA already used for a
+// different write is a Conflict. The plan comes back as the LA sees it.
+func (s *Service) Apply(ctx context.Context, c Caller, w Write) (Result, Shown, error) {
+	const op = "register.Apply"
 	p, err := writer(c, op)
 	if err != nil {
-		return Shown{}, false, err
+		return Result{}, Shown{}, err
 	}
-	plan, err = s.checkPlan(p, plan, op)
+	if w, err = s.prepare(p, w, op); err != nil {
+		return Result{}, Shown{}, err
+	}
+	w.RequestID = c.RequestID
+	var res Result
+	err = s.inTx(ctx, p.LACode, func(tx store.WriteTx) error {
+		var err error
+		res, err = s.applyIn(ctx, tx, c, newView(p.LACode), w, op)
+		return err
+	})
 	if err != nil {
-		return Shown{}, false, err
+		return Result{}, Shown{}, err
 	}
-	plan.ID, plan.Version, plan.LastUpdated = s.newID(), 1, stamp(c.At)
-	rec := s.record(c, cpis.ActionCreate, "create", plan.NHSNumber, []cpis.Plan{plan})
-	stored, replayed, err := s.store.CreatePlan(ctx, plan, rec)
-	if err != nil {
-		return Shown{}, false, cpis.E(op, err)
-	}
-	if replayed && (stored.Version != 1 || !stored.SameContent(plan)) {
-		return Shown{}, false, reusedRequestID(op)
-	}
-	return written(c, stored), replayed, nil
+	return res, written(c, res.Plan), nil
 }
 
-// UpdatePlan replaces plan id with a new version; expect is the version the
-// LA is changing (from If-Match). A plan that is not the caller's is
-// NotFound, exactly as one that does not exist, so that ids cannot be
-// probed. It returns the new version as the LA sees it.
-func (s *Service) UpdatePlan(ctx context.Context, c Caller, id string, plan cpis.Plan, expect int) (Shown, error) {
-	const op = "register.UpdatePlan"
-	p, err := writer(c, op)
+// applyIn decides w in tx and stores what it writes.
+func (s *Service) applyIn(ctx context.Context, tx store.WriteTx, c Caller, v *view, w Write, op string) (Result, error) {
+	if res, ok, err := replay(ctx, tx, w, op); err != nil || ok {
+		return res, err
+	}
+	if err := v.load(ctx, tx, []Write{w}); err != nil {
+		return Result{}, cpis.E(op, err)
+	}
+	res, err := s.decide(v, c, w, op)
 	if err != nil {
-		return Shown{}, err
+		return Result{}, err
 	}
-	plan, err = s.checkPlan(p, plan, op)
-	if err != nil {
-		return Shown{}, err
+	if err := tx.Put(ctx, v.versions, v.recs); err != nil {
+		return Result{}, cpis.E(op, err)
 	}
-	if plan.ID != "" && plan.ID != id {
-		return Shown{}, cpis.E(op, cpis.Invalid, cpis.Expr("Flag.id"), "the resource id in the body does not match the id in the URL")
-	}
-	current, err := s.ownPlan(ctx, p, id, op)
-	if err != nil {
-		return Shown{}, err
-	}
-	if current.EnteredInError {
-		return Shown{}, cpis.E(op, cpis.Invalid, cpis.Expr("Flag.status"), "this plan was withdrawn (entered in error) and cannot change: create a new plan")
-	}
-	if current.NHSNumber != plan.NHSNumber {
-		return Shown{}, cpis.E(op, cpis.Invalid, cpis.Expr("Flag.subject"), "a plan cannot move to another NHS number: delete it and create a plan on the right one")
-	}
-	plan.ID, plan.LastUpdated = id, stamp(c.At)
-	rec := s.record(c, cpis.ActionUpdate, "update", plan.NHSNumber, []cpis.Plan{plan})
-	stored, replayed, err := s.store.UpdatePlan(ctx, plan, expect, rec)
-	if err != nil {
-		return Shown{}, notYours(op, err)
-	}
-	if replayed && (stored.ID != id || !stored.SameContent(plan)) {
-		return Shown{}, reusedRequestID(op)
-	}
-	return written(c, stored), nil
+	v.versions, v.recs = nil, nil
+	return res, nil
 }
 
-// DeletePlan withdraws plan id: it becomes entered-in-error as a new
-// version, and health users no longer see it. expect 0 accepts any
-// version. Withdrawing a withdrawn plan changes nothing and succeeds.
-func (s *Service) DeletePlan(ctx context.Context, c Caller, id string, expect int) (cpis.Plan, error) {
-	const op = "register.DeletePlan"
-	p, err := writer(c, op)
+// inTx runs f in a write transaction on LA la's plans and commits it.
+func (s *Service) inTx(ctx context.Context, la string, f func(tx store.WriteTx) error) error {
+	tx, err := s.store.BeginWrite(ctx, la)
 	if err != nil {
-		return cpis.Plan{}, err
+		return cpis.E("register.write", err)
 	}
-	current, err := s.ownPlan(ctx, p, id, op)
+	defer tx.Rollback(context.WithoutCancel(ctx))
+	if err := f(tx); err != nil {
+		return err
+	}
+	return wrap("register.write", tx.Commit(ctx))
+}
+
+// replay answers a write whose request id this LA already used: with what
+// that write stored, if it was this write; otherwise Conflict.
+func replay(ctx context.Context, tx store.WriteTx, w Write, op string) (Result, bool, error) {
+	if w.RequestID == "" {
+		return Result{}, false, nil
+	}
+	stored, ok, err := tx.Replay(ctx, w.RequestID)
+	if err != nil || !ok {
+		return Result{}, false, wrap(op, err)
+	}
+	same := (w.ID == "" || stored.ID == w.ID) && (w.Reference == "" || stored.Reference == w.Reference)
+	switch w.Kind {
+	case Delete:
+		if same && stored.EnteredInError {
+			return Result{Outcome: Deleted, Plan: stored}, true, nil
+		}
+	case Create:
+		same = same && stored.SameContent(w.Plan) && (w.Reference != "" || stored.Version == 1)
+	default:
+		same = same && stored.SameContent(w.Plan)
+	}
+	if !same || w.Kind == Delete {
+		return Result{}, false, cpis.E(op, cpis.Conflict, cpis.Expr("http.X-Request-ID"),
+			"this X-Request-ID was already used for a different write: send a new X-Request-ID for a new request")
+	}
+	return Result{Outcome: Replayed, Plan: stored}, true, nil
+}
+
+// prepare checks what w asks before anything is read: the plan it writes
+// passes every rule of its own, and names a local authority of the register,
+// the caller's; the conditions name a reference that can be one.
+func (s *Service) prepare(p *auth.Principal, w Write, op string) (Write, error) {
+	if w.Reference != "" && !cpis.ValidReference(w.Reference) {
+		return w, cpis.E(op, cpis.InvalidSearch, cpis.Expr("identifier"), "the LA's plan reference must be 1 to 64 of A-Z a-z 0-9 . _ -")
+	}
+	if w.Kind != Create && w.Kind != Update {
+		return w, nil
+	}
+	if w.Reference != "" {
+		// A write conditional on a reference stores that reference.
+		if w.Plan.Reference != "" && w.Plan.Reference != w.Reference {
+			return w, cpis.E(op, cpis.Invalid, cpis.Expr("Flag.identifier"), "the plan's reference differs from the one the write is conditional on")
+		}
+		w.Plan.Reference = w.Reference
+	}
+	plan, err := s.checkPlan(p, w.Plan, op)
 	if err != nil {
-		return cpis.Plan{}, err
+		return w, err
 	}
-	at := stamp(c.At)
-	current.EnteredInError, current.LastUpdated = true, at
-	rec := s.record(c, cpis.ActionDelete, "delete", current.NHSNumber, []cpis.Plan{current})
-	stored, err := s.store.DeletePlan(ctx, current.ID, p.LACode, expect, at, rec)
-	if err != nil {
-		return cpis.Plan{}, notYours(op, err)
-	}
-	return stored, nil
+	w.Plan = plan
+	return w, nil
 }
 
 // written is a plan the caller just wrote, as it sees it: the responsible
@@ -111,10 +138,10 @@ func written(c Caller, p cpis.Plan) Shown {
 	return Shown{Plans: []cpis.Plan{p}, View: cpis.OwnerView, Today: cpis.Today(c.At)}
 }
 
-// checkPlan applies every rule a plan written by LA p must satisfy: the
-// SOP's rules, that its LA is in the register of local authorities (whose
-// name it takes: a differing name sent by the client is refused), and that
-// p is that LA. It returns the plan with the register's name.
+// checkPlan applies every rule a plan written by LA p must satisfy on its
+// own: the SOP's rules, that its LA is in the register of local authorities
+// (whose name it takes: a differing name sent by the client is refused), and
+// that p is that LA. It returns the plan with the register's name.
 func (s *Service) checkPlan(p *auth.Principal, plan cpis.Plan, op string) (cpis.Plan, error) {
 	errs := []error{plan.Validate()}
 	la, known := s.las.Lookup(plan.LA.Code)
@@ -135,34 +162,8 @@ func (s *Service) checkPlan(p *auth.Principal, plan cpis.Plan, op string) (cpis.
 	return plan, nil
 }
 
-// ownPlan returns the current version of plan id if LA p is responsible for
-// it, and NotFound otherwise.
-func (s *Service) ownPlan(ctx context.Context, p *auth.Principal, id, op string) (cpis.Plan, error) {
-	if err := checkID(op, id); err != nil {
-		return cpis.Plan{}, notYours(op, err)
-	}
-	current, err := s.store.Plan(ctx, id)
-	if err != nil {
-		return cpis.Plan{}, notYours(op, err)
-	}
-	if current.LA.Code != p.LACode {
-		return cpis.Plan{}, notYours(op, cpis.E(op, cpis.ForbiddenUpdate))
-	}
-	return current, nil
-}
-
-// notYours answers "no such plan" and "another LA's plan" (from ownPlan, or
-// from the store, which checks again) alike, word for word, so that an LA
-// cannot probe which ids are taken.
-func notYours(op string, err error) error {
-	switch cpis.KindOf(err) {
-	case cpis.ForbiddenUpdate, cpis.NotFound:
-		return cpis.E(op, cpis.NotFound, "no plan with this id among your local authority's plans")
-	}
-	return cpis.E(op, err)
-}
-
-func reusedRequestID(op string) error {
-	return cpis.E(op, cpis.Conflict, cpis.Expr("http.X-Request-ID"),
-		"this X-Request-ID was already used for a different write: send a new X-Request-ID for a new request")
+// notYours answers "no such plan" and "another LA's plan" alike, word for
+// word, so that an LA cannot probe which ids are taken.
+func notYours(op string) error {
+	return cpis.E(op, cpis.NotFound, "no plan with this id or reference among your local authority's plans")
 }
