@@ -38,7 +38,8 @@ func TestDialectsHaveSameSequence(t *testing.T) {
 	if diff := cmp.Diff(sqlite, postgres); diff != "" {
 		t.Errorf("the dialects' migrations differ (-sqlite +postgres):\n%s", diff)
 	}
-	want := []step{{1, "plans"}, {2, "audit_events"}, {3, "audit_source"}, {4, "audit_trace_id"}, {5, "plan_reference"}}
+	want := []step{{1, "plans"}, {2, "audit_events"}, {3, "audit_source"}, {4, "audit_trace_id"}, {5, "plan_reference"},
+		{6, "plan_source_digest"}}
 	if diff := cmp.Diff(want, sqlite[:min(len(sqlite), len(want))]); diff != "" {
 		t.Errorf("the first migrations are not the agreed ones (-want +got):\n%s", diff)
 	}

@@ -92,11 +92,12 @@ type Importer interface {
 	// act, recorded by whoever runs it. It applies no rule of the service
 	// (the overlap rule, cpis.Plan.Overlaps, is the register's): an import
 	// takes another system's register as it is, and any duplicates in it
-	// are for their LA to withdraw. Invalid if a plan has no ID or
-	// LastUpdated, or fails cpis.Plan.Validate; Conflict if a plan id is
-	// already stored or appears twice, or a reference is held by another of
-	// its LA's plans not entered in error (stored or imported); Unavailable
-	// as for Store.
+	// are for their LA to withdraw. It stores no digest (Version.Digest
+	// ""), so WriteTx.ByDigest finds none of these plans. Invalid if a plan
+	// has no ID or LastUpdated, or fails cpis.Plan.Validate; Conflict if a
+	// plan id is already stored or appears twice, or a reference is held by
+	// another of its LA's plans not entered in error (stored or imported);
+	// Unavailable as for Store.
 	ImportPlans(ctx context.Context, plans []cpis.Plan) error
 }
 
@@ -114,6 +115,16 @@ type WriteTx interface {
 	// carry one of refs, keyed by reference (absent when there is none).
 	// Empty references are ignored.
 	ByReference(ctx context.Context, refs []string) (map[string]cpis.Plan, error)
+
+	// ByDigest returns this LA's plans that are not entered in error and
+	// whose current version was stored with one of digests
+	// (Version.Digest), keyed by digest (absent when there is none). Empty
+	// digests are ignored. The store keeps digests as given and does not
+	// keep them unique: should several plans hold one, the one with the
+	// smallest id is returned. It costs an index probe per digest, however
+	// many plans the LA holds: an import asks it for each chunk of lines
+	// before it parses them, to skip those that wrote a plan as it is now.
+	ByDigest(ctx context.Context, digests []string) (map[string]cpis.Plan, error)
 
 	// ChildPlans returns this LA's plans not entered in error on any of the
 	// NHS numbers (current versions), in no particular order: what the
@@ -133,24 +144,25 @@ type WriteTx interface {
 	Replay(ctx context.Context, requestID string) (cpis.Plan, bool, error)
 
 	// Put stores, in order, each version as the new current version of its
-	// plan, with its request id (for Replay; "" for none), and every audit
-	// record in recs (recs may come without versions: an audited request
-	// that changed nothing). A version is 1 for a new plan, or one more than
-	// the plan's current version; a plan may appear more than once, in
-	// version order. Conflict if: a new plan's id is taken; a version is
-	// not one more than the current one (the caller's reads are stale: a
-	// bug, given the lock); a request id is already used by this LA (also
-	// by another version of the same call); a reference is held by another
-	// of this LA's plans not entered in error. A backend may store the
-	// versions of one call together, and then refuses a reference only if
-	// two plans would still share it once they all are: a call succeeds
-	// whenever storing its versions one at a time would, and never leaves
-	// two plans sharing a reference. Invalid if a version's plan, or the
-	// current version it follows, is not this transaction's LA's, or has no
-	// ID, a version below 1 or no LastUpdated. Put writes in bulk: a call
-	// with thousands of versions costs a few statements, not thousands, and
-	// may be called many times in one transaction (an import calls it once
-	// per chunk of about 1,000 lines).
+	// plan, with its request id (for Replay; "" for none) and its digest
+	// (for ByDigest: the plan's digest becomes the version's, so a version
+	// without one clears it), and every audit record in recs (recs may come
+	// without versions: an audited request that changed nothing). A version
+	// is 1 for a new plan, or one more than the plan's current version; a
+	// plan may appear more than once, in version order. Conflict if: a new
+	// plan's id is taken; a version is not one more than the current one
+	// (the caller's reads are stale: a bug, given the lock); a request id is
+	// already used by this LA (also by another version of the same call); a
+	// reference is held by another of this LA's plans not entered in error.
+	// A backend may store the versions of one call together, and then
+	// refuses a reference only if two plans would still share it once they
+	// all are: a call succeeds whenever storing its versions one at a time
+	// would, and never leaves two plans sharing a reference. Invalid if a
+	// version's plan, or the current version it follows, is not this
+	// transaction's LA's, or has no ID, a version below 1 or no LastUpdated.
+	// Put writes in bulk: a call with thousands of versions costs a few
+	// statements, not thousands, and may be called many times in one
+	// transaction (an import calls it once per chunk of about 1,000 lines).
 	Put(ctx context.Context, versions []Version, recs []cpis.AuditRecord) error
 
 	// Commit makes the transaction's writes durable and visible, and ends
@@ -167,6 +179,11 @@ type WriteTx interface {
 type Version struct {
 	Plan      cpis.Plan // its ID, Version and LastUpdated set by the caller
 	RequestID string    // the X-Request-ID of the write that made it, or ""
+	// Digest is the digest of the import line that wrote this version, or
+	// "" for any other write: a plan changed since by any other write no
+	// longer matches its old line. The store keeps it opaque, with the
+	// plan's current version only (WriteTx.ByDigest), never in its history.
+	Digest string
 }
 
 // CheckVersions is what every WriteTx.Put checks before it writes: each

@@ -1,6 +1,8 @@
 package postgres_test
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"strconv"
 	"strings"
@@ -282,9 +284,9 @@ func rowsRead(t *testing.T, explain []byte) map[string]float64 {
 // statements of a write transaction by a thousand keys probe an index for
 // each key and read about a row a key, on a table never analyzed, as during
 // a bulk upload that grew it inside its own transaction: ChildPlans by
-// plans_nhs_number_idx, ByReference by plans_la_reference_idx, and the
-// removal of the current rows that a chunk of new versions replaces by
-// plans_pkey. Each runs with the settings of a write transaction, as a
+// plans_nhs_number_idx, ByReference by plans_la_reference_idx, ByDigest by
+// plans_la_digest_idx, and the removal of the current rows that a chunk of
+// new versions replaces by plans_pkey. Each runs with the settings of a write transaction, as a
 // custom and as a generic plan (which pgx's statement cache reuses).
 func TestWriteLookupsUseIndexes(t *testing.T) {
 	s := open(t, pgtest.MigratedURL(t))
@@ -299,11 +301,18 @@ func TestWriteLookupsUseIndexes(t *testing.T) {
 	if err := s.ImportPlans(ctx, plans); err != nil {
 		t.Fatal(err)
 	}
+	// Every plan as if an import line wrote it; both LAs' lines alike, so
+	// that only the LA code tells their digests apart.
+	if _, err := s.Pool().Exec(ctx, `UPDATE plans SET source_digest = encode(sha256(convert_to(la_reference, 'UTF8')), 'hex')`); err != nil {
+		t.Fatal(err)
+	}
 	const keys = 1_000
-	var ids, nhs, refs []string
+	var ids, nhs, refs, digests []string
 	for i := range keys {
 		p := plans[i*20] // the first LA's
 		ids, nhs, refs = append(ids, p.ID), append(nhs, string(p.NHSNumber)), append(refs, p.Reference)
+		sum := sha256.Sum256([]byte(p.Reference))
+		digests = append(digests, hex.EncodeToString(sum[:]))
 	}
 	array := func(l []string) string { return "'{" + strings.Join(l, ",") + "}'" }
 	la := "'" + las[0].Code + "'"
@@ -313,19 +322,21 @@ func TestWriteLookupsUseIndexes(t *testing.T) {
 	}
 	defer tx.Rollback(ctx) // the removal removes
 	for _, sql := range []string{postgres.WriteSettings, "PREPARE child_plans AS " + postgres.TxChildPlans,
-		"PREPARE by_reference AS " + postgres.TxByReference, "PREPARE remove AS " + postgres.TxRemove} {
+		"PREPARE by_reference AS " + postgres.TxByReference, "PREPARE by_digest AS " + postgres.TxByDigest,
+		"PREPARE remove AS " + postgres.TxRemove} {
 		if _, err := tx.Exec(ctx, sql); err != nil {
 			t.Fatalf("%s: %v", sql, err)
 		}
 	}
 	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 		for _, tt := range []struct {
-			name, execute string
-			perKey        float64 // rows of plans scanned for each key
+			name, execute, index string
+			perKey               float64 // rows of plans scanned for each key
 		}{
-			{"ChildPlans", "child_plans(" + array(nhs) + ", " + la + ")", 1},
-			{"ByReference", "by_reference(" + la + ", " + array(refs) + ")", 1},
-			{"the removal of current rows", "remove(" + array(ids) + ")", 2}, // found, then deleted
+			{"ChildPlans", "child_plans(" + array(nhs) + ", " + la + ")", "plans_nhs_number_idx", 1},
+			{"ByReference", "by_reference(" + la + ", " + array(refs) + ")", "plans_la_reference_idx", 1},
+			{"ByDigest", "by_digest(" + la + ", " + array(digests) + ")", "plans_la_digest_idx", 1},
+			{"the removal of current rows", "remove(" + array(ids) + ")", "plans_pkey", 2}, // found, then deleted
 		} {
 			t.Run(mode+"/"+tt.name, func(t *testing.T) {
 				var out []byte
@@ -338,15 +349,16 @@ func TestWriteLookupsUseIndexes(t *testing.T) {
 				if _, err := tx.Exec(ctx, "ROLLBACK TO SAVEPOINT explain"); err != nil {
 					t.Fatal(err)
 				}
-				wantProbes(t, out, keys*tt.perKey)
+				wantProbes(t, out, tt.index, keys*tt.perKey)
 			})
 		}
 	}
 }
 
 // wantProbes fails unless the plan reads plans through no sequential or
-// bitmap scan, and at most most rows of it (returned or filtered out).
-func wantProbes(t *testing.T, explain []byte, most float64) {
+// bitmap scan and no index but index, and at most most rows of it
+// (returned or filtered out).
+func wantProbes(t *testing.T, explain []byte, index string, most float64) {
 	t.Helper()
 	read := 0.0
 	explained(t, explain).walk(func(n planNode) {
@@ -355,6 +367,9 @@ func wantProbes(t *testing.T, explain []byte, most float64) {
 		}
 		if n.NodeType == "Seq Scan" || n.NodeType == "Bitmap Heap Scan" {
 			t.Errorf("plans is read by a %s", n.NodeType)
+		}
+		if n.IndexName != "" && n.IndexName != index {
+			t.Errorf("plans is read by a %s on %s, want %s", n.NodeType, n.IndexName, index)
 		}
 		read += (n.ActualRows + n.RowsRemovedByFilter) * n.ActualLoops
 	})

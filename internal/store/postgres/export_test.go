@@ -20,6 +20,7 @@ var PlanArgs = planArgs
 // The look-ups of a write transaction, for EXPLAIN.
 const (
 	TxByReference = txByReference
+	TxByDigest    = txByDigest
 	TxChildPlans  = txChildPlans
 	TxRemove      = txRemove
 	WriteSettings = writeSettings

@@ -26,15 +26,19 @@ func planArgs(p cpis.Plan) []any {
 }
 
 // scanPlan reads one row of planColumns.
-func scanPlan(row pgx.Row) (cpis.Plan, error) {
+func scanPlan(row pgx.Row) (cpis.Plan, error) { return scanPlanAfter(row) }
+
+// scanPlanAfter reads one row of planColumns after the columns that lead
+// are the destinations of.
+func scanPlanAfter(row pgx.Row, lead ...any) (cpis.Plan, error) {
 	var (
 		p                 cpis.Plan
 		nhs, typ          string
 		start, end, birth pgtype.Date
 		updated           time.Time
 	)
-	err := row.Scan(&p.ID, &p.Version, &nhs, &typ, &start, &end, &p.LA.Code, &p.LA.Name,
-		&p.EmergencyPhone, &p.OfficePhone, &birth, &p.EnteredInError, &updated, &p.Reference)
+	err := row.Scan(append(lead, &p.ID, &p.Version, &nhs, &typ, &start, &end, &p.LA.Code, &p.LA.Name,
+		&p.EmergencyPhone, &p.OfficePhone, &birth, &p.EnteredInError, &updated, &p.Reference)...)
 	if err != nil {
 		return cpis.Plan{}, err
 	}

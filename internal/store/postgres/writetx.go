@@ -23,8 +23,9 @@ const (
 )
 
 // The statements of a write transaction. Each reads one LA's plans through
-// an index: ByReference the partial plans_la_reference_idx (its predicate is
-// repeated so that the planner may use it), ChildPlans plans_nhs_number_idx,
+// an index: ByReference the partial plans_la_reference_idx and ByDigest the
+// partial plans_la_digest_idx (their predicates are repeated so that the
+// planner may use them), ChildPlans plans_nhs_number_idx,
 // Replay plan_versions_request_idx; Current reads the LA's whole register.
 //
 // A bulk upload grows the LA's plans inside its transaction, unseen by any
@@ -44,6 +45,10 @@ const (
 		SELECT ` + planColumns + ` FROM plans
 		WHERE la_code = $1 AND la_reference = k.ref AND la_reference <> '' AND NOT entered_in_error
 		OFFSET 0) p`
+	txByDigest = `SELECT p.* FROM unnest($2::text[]) k(digest) CROSS JOIN LATERAL (
+		SELECT source_digest, ` + planColumns + ` FROM plans
+		WHERE la_code = $1 AND source_digest = k.digest AND source_digest <> '' AND NOT entered_in_error
+		OFFSET 0) p`
 	txChildPlans = `SELECT p.* FROM unnest($1::text[]) k(nhs) CROSS JOIN LATERAL (
 		SELECT ` + planColumns + ` FROM plans
 		WHERE nhs_number = k.nhs AND la_code || '' = $2 AND NOT entered_in_error
@@ -53,19 +58,24 @@ const (
 	txReplay = `SELECT ` + planColumns + ` FROM plan_versions WHERE la_code = $1 AND request_id = $2`
 	// txRemove takes the current rows of the plans a run updates out of
 	// plans, returning what the versions must follow; txInsert then stores
-	// the versions and the new current rows. Removing before inserting
-	// frees every reference the run's plans held before any is taken again.
+	// the versions and the new current rows, both from the one set of rows
+	// s, of which only the current rows take the digest and only the
+	// versions the request id. Removing before inserting frees every
+	// reference the run's plans held before any is taken again.
 	txRemove = `DELETE FROM plans WHERE ctid = ANY(ARRAY(
 		SELECT c.ctid FROM unnest($1::text[]) k(id) CROSS JOIN LATERAL (
 			SELECT ctid FROM plans WHERE id = k.id OFFSET 0) c))
 		RETURNING id, version, la_code`
-	txInsert = `WITH v AS (
-		INSERT INTO plan_versions (` + planColumns + `, display_until, request_id)
+	txInsert = `WITH s AS (
 		SELECT * FROM unnest($1::text[], $2::int[], $3::text[], $4::text[], $5::date[], $6::date[],
 			$7::text[], $8::text[], $9::text[], $10::text[], $11::date[], $12::bool[],
-			$13::timestamptz[], $14::text[], $15::date[], $16::text[])
-		RETURNING ` + planColumns + `, display_until)
-		INSERT INTO plans (` + planColumns + `, display_until) SELECT * FROM v`
+			$13::timestamptz[], $14::text[], $15::date[], $16::text[], $17::text[])
+			AS s(` + planColumns + `, display_until, request_id, source_digest)
+	), c AS (
+		INSERT INTO plans (` + planColumns + `, display_until, source_digest)
+		SELECT ` + planColumns + `, display_until, source_digest FROM s)
+		INSERT INTO plan_versions (` + planColumns + `, display_until, request_id)
+		SELECT ` + planColumns + `, display_until, request_id FROM s`
 )
 
 // writeSettings are the planner settings of a write transaction. Its
@@ -170,6 +180,38 @@ func (w *writeTx) ByReference(ctx context.Context, refs []string) (map[string]cp
 	}
 	err := w.each(ctx, func(p cpis.Plan) error { out[p.Reference] = p; return nil }, txByReference, w.la, refs)
 	if err != nil {
+		return nil, w.fail(op, err)
+	}
+	return out, nil
+}
+
+// ByDigest returns the LA's live plans whose current row holds any of
+// digests.
+func (w *writeTx) ByDigest(ctx context.Context, digests []string) (map[string]cpis.Plan, error) {
+	const op = "postgres.WriteTx.ByDigest"
+	if err := w.usable(op); err != nil {
+		return nil, err
+	}
+	out := map[string]cpis.Plan{}
+	if len(digests) == 0 {
+		return out, nil
+	}
+	rows, err := w.tx.Query(ctx, txByDigest, w.la, digests)
+	if err != nil {
+		return nil, w.fail(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var digest string
+		p, err := scanPlanAfter(rows, &digest)
+		if err != nil {
+			return nil, w.fail(op, err)
+		}
+		if held, ok := out[digest]; !ok || p.ID < held.ID {
+			out[digest] = p
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return nil, w.fail(op, err)
 	}
 	return out, nil
@@ -396,6 +438,7 @@ func versionArrays(versions []store.Version) []any {
 		eie                               = make([]bool, n)
 		updated                           = make([]time.Time, n)
 		requestIDs                        = make([]pgtype.Text, n)
+		digests                           = make([]string, n)
 	)
 	for i, v := range versions {
 		p := v.Plan
@@ -403,10 +446,10 @@ func versionArrays(versions []store.Version) []any {
 		starts[i], ends[i], laCodes[i], laNames[i] = pgDate(p.Start), pgDate(p.End), p.LA.Code, p.LA.Name
 		emergency[i], office[i], births[i], eie[i] = p.EmergencyPhone, p.OfficePhone, pgDate(p.BirthDate), p.EnteredInError
 		updated[i], refs[i], until[i] = p.LastUpdated, p.Reference, pgDate(p.DisplayUntil())
-		requestIDs[i] = pgtype.Text{String: v.RequestID, Valid: v.RequestID != ""}
+		requestIDs[i], digests[i] = pgtype.Text{String: v.RequestID, Valid: v.RequestID != ""}, v.Digest
 	}
 	return []any{ids, nums, nhs, types, starts, ends, laCodes, laNames, emergency, office, births, eie,
-		updated, refs, until, requestIDs}
+		updated, refs, until, requestIDs, digests}
 }
 
 // Commit commits, unless an earlier call failed: then it rolls back.

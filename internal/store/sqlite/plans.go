@@ -23,7 +23,12 @@ const (
 // scanner is a *sql.Row or *sql.Rows.
 type scanner interface{ Scan(dest ...any) error }
 
-func scanPlan(sc scanner) (cpis.Plan, error) {
+// scanPlan reads one row of planCols.
+func scanPlan(sc scanner) (cpis.Plan, error) { return scanPlanAfter(sc) }
+
+// scanPlanAfter reads one row of planCols after the columns that lead are
+// the destinations of.
+func scanPlanAfter(sc scanner, lead ...any) (cpis.Plan, error) {
 	var (
 		p               cpis.Plan
 		typ, start, end string
@@ -32,8 +37,8 @@ func scanPlan(sc scanner) (cpis.Plan, error) {
 		updated         int64
 		nhs             string
 	)
-	err := sc.Scan(&p.ID, &p.Version, &nhs, &typ, &start, &end, &p.LA.Code, &p.LA.Name,
-		&p.EmergencyPhone, &p.OfficePhone, &birth, &eie, &updated, &p.Reference)
+	err := sc.Scan(append(lead, &p.ID, &p.Version, &nhs, &typ, &start, &end, &p.LA.Code, &p.LA.Name,
+		&p.EmergencyPhone, &p.OfficePhone, &birth, &eie, &updated, &p.Reference)...)
 	if err != nil {
 		return cpis.Plan{}, err
 	}

@@ -421,6 +421,7 @@ func TestWriteStatementsUseIndexes(t *testing.T) {
 		want        []string
 	}{
 		{"ByReference", sqlByReference, []string{"SEARCH plans USING INDEX plans_la_reference_idx (la_code=? AND la_reference=?)"}},
+		{"ByDigest", sqlByDigest, []string{"SEARCH plans USING INDEX plans_la_digest_idx (la_code=? AND source_digest=?)"}},
 		{"ChildPlans", sqlChildPlans, []string{"SEARCH plans USING PRIMARY KEY (nhs_number=?)"}},
 		{"Replay", sqlReplay, []string{"SEARCH plan_versions USING INDEX plan_versions_request_idx (la_code=? AND request_id=?)"}},
 		{"Plan", sqlPlan, []string{"SEARCH plans USING INDEX sqlite_autoindex_plans_1 (id=?)"}},

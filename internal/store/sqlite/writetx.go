@@ -17,8 +17,9 @@ import (
 // The statements of a write transaction, prepared on Open. Lists of values
 // travel as one JSON array (json_each), so a look-up of a thousand keys is
 // one statement; each key is then a probe of an index: ByReference of the
-// partial plans_la_reference_idx (its predicate is repeated so that the
-// planner may use it), ChildPlans of the primary key, which leads with the
+// partial plans_la_reference_idx and ByDigest of the partial
+// plans_la_digest_idx (their predicates are repeated so that the planner
+// may use them), ChildPlans of the primary key, which leads with the
 // NHS number, Replay of plan_versions_request_idx. The store keeps no
 // planner statistics, so ChildPlans's "+la_code" keeps the planner off
 // plans_la_code_idx, which would read the LA's whole register for each
@@ -27,6 +28,9 @@ const (
 	sqlByReference = `SELECT ` + planCols + ` FROM plans
 		WHERE la_code = ? AND la_reference IN (SELECT value FROM json_each(?))
 			AND la_reference <> '' AND entered_in_error = 0`
+	sqlByDigest = `SELECT source_digest, ` + planCols + ` FROM plans
+		WHERE la_code = ? AND source_digest IN (SELECT value FROM json_each(?))
+			AND source_digest <> '' AND entered_in_error = 0`
 	sqlChildPlans = `SELECT ` + planCols + ` FROM plans
 		WHERE nhs_number IN (SELECT value FROM json_each(?)) AND +la_code = ? AND entered_in_error = 0`
 	sqlCurrent = `SELECT ` + planCols + ` FROM plans
@@ -34,19 +38,20 @@ const (
 	sqlReplay        = `SELECT ` + planCols + ` FROM plan_versions WHERE la_code = ? AND request_id = ?`
 	sqlInsertVersion = `INSERT INTO plan_versions (` + planCols + `, display_until, request_id)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
-	sqlInsertCurrent = `INSERT INTO plans (` + planCols + `, display_until)
-		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
+	sqlInsertCurrent = `INSERT INTO plans (` + planCols + `, display_until, source_digest)
+		VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// A new version replaces the current row only if that row is the
 	// version it follows, and the LA's: otherwise no row changes, and Put
 	// says why. sqlUpdateCurrent finds the row by its primary key and leaves
 	// the key's columns (and the id's index) alone, which is every update
-	// but one correcting the NHS number; sqlMoveCurrent does that one.
+	// but one correcting the NHS number; sqlMoveCurrent does that one. Only
+	// the current row carries the digest.
 	sqlUpdateCurrent = `UPDATE plans SET (version, plan_type, start_date, end_date, la_name, emergency_phone,
-			office_phone, birth_date, entered_in_error, last_updated, la_reference, display_until)
-		= (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+			office_phone, birth_date, entered_in_error, last_updated, la_reference, display_until, source_digest)
+		= (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		WHERE nhs_number = ? AND id = ? AND version = ? AND la_code = ?`
-	sqlMoveCurrent = `UPDATE plans SET (` + planCols + `, display_until)
-		= (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+	sqlMoveCurrent = `UPDATE plans SET (` + planCols + `, display_until, source_digest)
+		= (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
 		WHERE id = ? AND version = ? AND la_code = ?`
 )
 
@@ -142,6 +147,42 @@ func (w *writeTx) ByReference(ctx context.Context, refs []string) (map[string]cp
 	}
 	err = w.each(ctx, func(p cpis.Plan) error { out[p.Reference] = p; return nil }, sqlByReference, w.la, string(list))
 	if err != nil {
+		return nil, w.fail(op, err)
+	}
+	return out, nil
+}
+
+// ByDigest returns the LA's live plans whose current row holds any of
+// digests.
+func (w *writeTx) ByDigest(ctx context.Context, digests []string) (map[string]cpis.Plan, error) {
+	const op = "sqlite.WriteTx.ByDigest"
+	if err := w.usable(op); err != nil {
+		return nil, err
+	}
+	out := map[string]cpis.Plan{}
+	if len(digests) == 0 {
+		return out, nil
+	}
+	list, err := json.Marshal(digests)
+	if err != nil {
+		return nil, w.fail(op, err)
+	}
+	rows, err := w.stmt(ctx, sqlByDigest).QueryContext(ctx, w.la, string(list))
+	if err != nil {
+		return nil, w.fail(op, err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var digest string
+		p, err := scanPlanAfter(rows, &digest)
+		if err != nil {
+			return nil, w.fail(op, err)
+		}
+		if held, ok := out[digest]; !ok || p.ID < held.ID {
+			out[digest] = p
+		}
+	}
+	if err := rows.Err(); err != nil {
 		return nil, w.fail(op, err)
 	}
 	return out, nil
@@ -249,7 +290,7 @@ func (w *writeTx) Put(ctx context.Context, versions []store.Version, recs []cpis
 		if _, err := insVersion.ExecContext(ctx, args...); err != nil {
 			return w.fail(op, err)
 		}
-		args = args[:len(args)-1]
+		args[len(args)-1] = v.Digest // the current row's last column
 		if p.Version == 1 {
 			if _, err := insCurrent.ExecContext(ctx, args...); err != nil {
 				return w.fail(op, err)
@@ -263,12 +304,13 @@ func (w *writeTx) Put(ctx context.Context, versions []store.Version, recs []cpis
 	return w.fail(op, w.insertAudits(ctx, recs))
 }
 
-// replaceCurrent makes p, whose planArgs are args, its plan's current row
-// in place of the version it follows.
+// replaceCurrent makes p, whose planArgs followed by its digest are args,
+// its plan's current row in place of the version it follows.
 func (w *writeTx) replaceCurrent(ctx context.Context, op string, p cpis.Plan, args []any) error {
 	// args in planCols order: id, version, nhs_number, plan_type, start_date,
 	// end_date, la_code, la_name, emergency_phone, office_phone, birth_date,
-	// entered_in_error, last_updated, la_reference, then display_until.
+	// entered_in_error, last_updated, la_reference, then display_until and
+	// source_digest.
 	res, err := w.stmt(ctx, sqlUpdateCurrent).ExecContext(ctx, append(append([]any{args[1], args[3], args[4], args[5]}, args[7:]...),
 		args[2], p.ID, p.Version-1, w.la)...)
 	if err != nil {

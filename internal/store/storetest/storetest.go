@@ -49,6 +49,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("WriteTx", func(t *testing.T) { testWriteTx(t, open) })
 	t.Run("WriteTxReads", func(t *testing.T) { testWriteTxReads(t, open) })
 	t.Run("References", func(t *testing.T) { testReferences(t, open) })
+	t.Run("Digests", func(t *testing.T) { testDigests(t, open) })
 	t.Run("Serialization", func(t *testing.T) {
 		testSerialization(t, func(t *testing.T) (store.Store, store.Store) { s := open(t); return s, s }, false)
 	})

@@ -41,27 +41,31 @@ const throughputChunk = 1_000
 
 // WriteThroughput writes n plans of one LA into the empty store s as a bulk
 // upload would, and logs how fast: one write transaction that, a chunk of
-// 1,000 plans at a time, looks the chunk's references and children up
-// (ByReference, ChildPlans) and Puts the chunk's new plans, each with an
-// audit record; then a second that uploads them all again changed, as new
-// versions. It checks what was stored, not the time taken: the figures
+// 1,000 plans at a time, asks which of the chunk's lines wrote a plan as it
+// is (ByDigest: none), looks the chunk's references and children up
+// (ByReference, ChildPlans) and Puts the chunk's new plans, each with its
+// line's digest and an audit record; then a second that uploads them all
+// again changed, as new versions; then a third that sends the second's
+// lines again, unchanged, which ByDigest finds, so it reads and writes
+// nothing more. It checks what was stored, not the time taken: the figures
 // depend on the machine, and under the race detector mean little.
 func WriteThroughput(t *testing.T, s store.Store, n int) {
 	ctx := t.Context()
 	mem := sampleMemory()
 	plans := throughputPlans(t, n)
-	pass := func(name string, f func(cpis.Plan) cpis.Plan, wantFound bool) {
+	run := func(p uploadPass) {
 		start := time.Now()
-		timing := uploadAll(t, ctx, s, plans, f, wantFound)
+		timing := uploadAll(t, ctx, s, plans, p)
 		total := time.Since(start)
-		t.Logf("%s: %d plans in %v: %.0f plans/s (reads %v, Put %v, Commit %v)", name, n, total.Round(time.Millisecond),
-			float64(n)/total.Seconds(), timing.reads.Round(time.Millisecond), timing.put.Round(time.Millisecond),
-			timing.commit.Round(time.Millisecond))
+		t.Logf("%s: %d plans in %v: %.0f plans/s (ByDigest %v, other reads %v, Put %v, Commit %v)", p.name, n,
+			total.Round(time.Millisecond), float64(n)/total.Seconds(), timing.digests.Round(time.Millisecond),
+			timing.reads.Round(time.Millisecond), timing.put.Round(time.Millisecond), timing.commit.Round(time.Millisecond))
 	}
-	pass("new plans", func(p cpis.Plan) cpis.Plan { return p }, false)
-	pass("new versions", func(p cpis.Plan) cpis.Plan {
+	run(uploadPass{name: "new plans", f: func(p cpis.Plan) cpis.Plan { return p }})
+	run(uploadPass{name: "new versions", held: true, f: func(p cpis.Plan) cpis.Plan {
 		return next(p, p.LastUpdated.Add(time.Hour), func(p *cpis.Plan) { p.End = p.End.AddDays(-1) })
-	}, true)
+	}})
+	run(uploadPass{name: "unchanged lines", held: true, unchanged: true, f: func(p cpis.Plan) cpis.Plan { return p }})
 	heap, sys := mem.stop()
 	hwm, _ := procStatusKiB("VmHWM")
 	t.Logf("memory: peak heap in use %.0f MiB, peak obtained from the OS (MemStats.Sys) %.0f MiB, peak RSS of the test process (VmHWM) %.0f MiB",
@@ -74,12 +78,27 @@ func WriteThroughput(t *testing.T, s store.Store, n int) {
 	}
 }
 
-// uploadTiming is where an upload's time went.
-type uploadTiming struct{ reads, put, commit time.Duration }
+// uploadPass is one upload of WriteThroughput.
+type uploadPass struct {
+	name string
+	f    func(cpis.Plan) cpis.Plan // the plan each line of the upload holds
+	held bool                      // the lines' references and children are held already
+	// unchanged: every line is the one that wrote its plan's current
+	// version, so ByDigest finds them all and nothing else is read or put.
+	unchanged bool
+}
 
-// uploadAll stores f of each plan in one write transaction, a chunk at a
-// time, checking that the chunk's references are held (wantFound) or not.
-func uploadAll(t *testing.T, ctx context.Context, s store.Store, plans []cpis.Plan, f func(cpis.Plan) cpis.Plan, wantFound bool) uploadTiming {
+// uploadTiming is where an upload's time went.
+type uploadTiming struct{ digests, reads, put, commit time.Duration }
+
+// lineDigest stands for the digest of the line an upload sends for p: the
+// same for the same version of a plan, and different for any other.
+func lineDigest(p cpis.Plan) string { return digestOf(p.ID + "/" + strconv.Itoa(p.Version)) }
+
+// uploadAll uploads pass.f of each plan in one write transaction, a chunk
+// at a time, checking what the chunk's reads find against pass, and keeps
+// what it stored in plans.
+func uploadAll(t *testing.T, ctx context.Context, s store.Store, plans []cpis.Plan, pass uploadPass) uploadTiming {
 	var timing uploadTiming
 	laCode := plans[0].LA.Code
 	tx, err := s.BeginWrite(ctx, laCode)
@@ -88,14 +107,27 @@ func uploadAll(t *testing.T, ctx context.Context, s store.Store, plans []cpis.Pl
 	}
 	defer tx.Rollback(ctx)
 	refs, nhs := make([]string, 0, throughputChunk), make([]cpis.NHSNumber, 0, throughputChunk)
+	lines, digests := make([]cpis.Plan, 0, throughputChunk), make([]string, 0, throughputChunk)
 	vs, recs := make([]store.Version, 0, throughputChunk), make([]cpis.AuditRecord, 0, throughputChunk)
 	for from := 0; from < len(plans); from += throughputChunk {
 		chunk := plans[from:min(from+throughputChunk, len(plans))]
-		refs, nhs, vs, recs = refs[:0], nhs[:0], vs[:0], recs[:0]
+		refs, nhs, lines, digests, vs, recs = refs[:0], nhs[:0], lines[:0], digests[:0], vs[:0], recs[:0]
 		for _, p := range chunk {
-			refs, nhs = append(refs, p.Reference), append(nhs, p.NHSNumber)
+			line := pass.f(p)
+			lines, digests = append(lines, line), append(digests, lineDigest(line))
+			refs, nhs = append(refs, line.Reference), append(nhs, line.NHSNumber)
 		}
 		start := time.Now()
+		unchanged, err := tx.ByDigest(ctx, digests)
+		if err != nil {
+			t.Fatalf("ByDigest: %v", err)
+		}
+		timing.digests += time.Since(start)
+		wantUnchanged(t, from, chunk, digests, unchanged, pass.unchanged)
+		if pass.unchanged {
+			continue
+		}
+		start = time.Now()
 		held, err := tx.ByReference(ctx, refs)
 		if err != nil {
 			t.Fatalf("ByReference: %v", err)
@@ -104,14 +136,13 @@ func uploadAll(t *testing.T, ctx context.Context, s store.Store, plans []cpis.Pl
 		if err != nil {
 			t.Fatalf("ChildPlans: %v", err)
 		}
-		if found := len(held) == len(chunk) && len(children) == len(chunk); found != wantFound {
-			t.Fatalf("the chunk at %d: %d held by reference and %d on its children, want all %v", from, len(held), len(children), wantFound)
+		if found := len(held) == len(chunk) && len(children) == len(chunk); found != pass.held {
+			t.Fatalf("the chunk at %d: %d held by reference and %d on its children, want all %v", from, len(held), len(children), pass.held)
 		}
 		timing.reads += time.Since(start)
-		for i, p := range chunk {
-			p = f(p)
+		for i, p := range lines {
 			chunk[i] = p
-			vs = append(vs, store.Version{Plan: p, RequestID: uuid.NewString()})
+			vs = append(vs, store.Version{Plan: p, RequestID: uuid.NewString(), Digest: digests[i]})
 			recs = append(recs, writeRecord(p, cpis.ActionCreate, "create", p.LastUpdated))
 		}
 		start = time.Now()
@@ -126,6 +157,23 @@ func uploadAll(t *testing.T, ctx context.Context, s store.Store, plans []cpis.Pl
 	}
 	timing.commit = time.Since(start)
 	return timing
+}
+
+// wantUnchanged checks what ByDigest found of a chunk's lines: each line's
+// plan, all of them (want), or none.
+func wantUnchanged(t *testing.T, from int, chunk []cpis.Plan, digests []string, found map[string]cpis.Plan, want bool) {
+	t.Helper()
+	if !want {
+		if len(found) > 0 {
+			t.Fatalf("the chunk at %d: ByDigest found %d of its new lines, want none", from, len(found))
+		}
+		return
+	}
+	for i, d := range digests {
+		if p, ok := found[d]; !ok || p.ID != chunk[i].ID || p.Version != chunk[i].Version {
+			t.Fatalf("the chunk at %d: ByDigest found %+v for line %d, want %s version %d", from, p, i, chunk[i].ID, chunk[i].Version)
+		}
+	}
 }
 
 // throughputPlans returns n new plans of one LA, each on its own child and
