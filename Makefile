@@ -38,3 +38,6 @@ fuzz: ## each fuzz target for 200,000 inputs (counts, not durations: go1.26 fuzz
 	$(GO) test ./fhir/search -run '^$$' -fuzz FuzzDecodeCursor -fuzztime 200000x
 	$(GO) test ./internal/auth -run '^$$' -fuzz FuzzVerify -fuzztime 200000x
 	$(GO) test ./internal/cpis -run '^$$' -fuzz FuzzReadAuthorities -fuzztime 200000x
+	$(GO) test ./fhir -run '^$$' -fuzz FuzzParseCondition -fuzztime 200000x
+	$(GO) test ./fhir -run '^$$' -fuzz FuzzParseWriteBundle -fuzztime 200000x -fuzzminimizetime 3s
+	$(GO) test ./cmd/cpisctl -run '^$$' -fuzz FuzzSniff -fuzztime 200000x

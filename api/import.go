@@ -41,7 +41,7 @@ func (s *Server) importFlags(c echo.Context) error {
 	_ = ctl.SetReadDeadline(deadline)
 	_ = ctl.SetWriteDeadline(deadline)
 	ctx := c.Request().Context()
-	rep, err := s.Register.Import(ctx, rc, ndjsonLines(ctx, c.Request().Body), o)
+	rep, err := s.Register.Import(ctx, rc, ndjsonLines(ctx, c.Request().Body), parseFlagLine, o)
 	if err != nil {
 		return err
 	}

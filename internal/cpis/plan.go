@@ -100,9 +100,9 @@ func (p Plan) SameContent(o Plan) bool {
 // plans of the same type on the same NHS number, neither withdrawn, whose
 // periods share at least a day. Both dates are inclusive, so a plan ending
 // on the day the other starts overlaps it; one starting the day after does
-// not. A store refuses to hold two plans that overlap (store.Store,
-// CreatePlan and UpdatePlan); a plan overlaps itself, which the store does
-// not count.
+// not. The register refuses a write that would make an LA hold two plans
+// that overlap (internal/register); a plan overlaps itself, which is not
+// counted.
 func (p Plan) Overlaps(o Plan) bool {
 	return p.NHSNumber == o.NHSNumber && p.Type == o.Type && p.LA.Code == o.LA.Code &&
 		!p.EnteredInError && !o.EnteredInError &&

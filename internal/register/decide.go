@@ -36,6 +36,7 @@ type Write struct {
 	Expect    int       // the version the write changes (If-Match); 0 accepts any
 	Plan      cpis.Plan // what Create and Update store, as the LA sent it
 	RequestID string    // the idempotency key (X-Request-ID); "" for none
+	Digest    string    // the digest of the import line it comes from; "" for any other write
 }
 
 // Outcome says what a write did.
@@ -156,10 +157,10 @@ func (v *view) forget(p cpis.Plan) {
 	delete(v.child[p.NHSNumber], p.ID)
 }
 
-// put decides p as its plan's new version, written with rec.
-func (v *view) put(p cpis.Plan, requestID string, rec cpis.AuditRecord) {
+// put decides p as its plan's new version, written by w with rec.
+func (v *view) put(p cpis.Plan, w Write, rec cpis.AuditRecord) {
 	v.add(p)
-	v.versions = append(v.versions, store.Version{Plan: p, RequestID: requestID})
+	v.versions = append(v.versions, store.Version{Plan: p, RequestID: w.RequestID, Digest: w.Digest})
 	v.recs = append(v.recs, rec)
 }
 
@@ -181,7 +182,7 @@ func (s *Service) decide(v *view, c Caller, w Write, op string) (Result, error) 
 		if id, ok := v.refs[w.Reference]; w.Reference != "" && ok {
 			return s.unchanged(v, c, cpis.ActionCreate, "create", v.plans[id]), nil
 		}
-		return s.create(v, c, w.Plan, w.RequestID, op)
+		return s.create(v, c, w, op)
 	case Update:
 		id := w.ID
 		if w.Reference != "" { // prepare made the plan's reference the condition's
@@ -190,7 +191,7 @@ func (s *Service) decide(v *view, c Caller, w Write, op string) (Result, error) 
 				if w.Expect != 0 {
 					return Result{}, cpis.E(op, cpis.PreconditionFailed, cpis.Expr("http.If-Match"), "If-Match names a version of a plan your local authority does not hold")
 				}
-				return s.create(v, c, w.Plan, w.RequestID, op)
+				return s.create(v, c, w, op)
 			}
 			id = held
 		}
@@ -214,12 +215,13 @@ func (s *Service) decide(v *view, c Caller, w Write, op string) (Result, error) 
 }
 
 // create decides a new plan.
-func (s *Service) create(v *view, c Caller, plan cpis.Plan, requestID, op string) (Result, error) {
+func (s *Service) create(v *view, c Caller, w Write, op string) (Result, error) {
+	plan := w.Plan
 	if err := v.free(plan, op); err != nil {
 		return Result{}, err
 	}
 	plan.ID, plan.Version, plan.LastUpdated = s.newID(), 1, stamp(c.At)
-	v.put(plan, requestID, s.record(c, cpis.ActionCreate, "create", plan.NHSNumber, []cpis.Plan{plan}))
+	v.put(plan, w, s.record(c, cpis.ActionCreate, "create", plan.NHSNumber, []cpis.Plan{plan}))
 	return Result{Outcome: Created, Plan: plan}, nil
 }
 
@@ -244,7 +246,7 @@ func (s *Service) update(v *view, c Caller, cur cpis.Plan, w Write, op string) (
 		return Result{}, err
 	}
 	plan.Version, plan.LastUpdated = cur.Version+1, stamp(c.At)
-	v.put(plan, w.RequestID, s.record(c, cpis.ActionUpdate, "update", plan.NHSNumber, []cpis.Plan{plan}))
+	v.put(plan, w, s.record(c, cpis.ActionUpdate, "update", plan.NHSNumber, []cpis.Plan{plan}))
 	return Result{Outcome: Updated, Plan: plan}, nil
 }
 
@@ -260,7 +262,7 @@ func (s *Service) withdraw(v *view, c Caller, cur cpis.Plan, w Write, op string)
 		return Result{}, cpis.E(op, cpis.PreconditionFailed, cpis.Expr("http.If-Match"), "the plan is not at the version If-Match names: read it again")
 	}
 	cur.Version, cur.EnteredInError, cur.LastUpdated = cur.Version+1, true, stamp(c.At)
-	v.put(cur, w.RequestID, rec) // a retry of a withdrawal by reference finds it by its key
+	v.put(cur, w, rec) // a retry of a withdrawal by reference finds it by its key
 	return Result{Outcome: Deleted, Plan: cur}, nil
 }
 
@@ -272,7 +274,7 @@ func (s *Service) endPlan(v *view, c Caller, cur cpis.Plan, day cpis.Date) Resul
 		cur.End = cur.Start
 	}
 	cur.Version, cur.LastUpdated = cur.Version+1, stamp(c.At)
-	v.put(cur, "", s.record(c, cpis.ActionUpdate, "update", cur.NHSNumber, []cpis.Plan{cur}))
+	v.put(cur, Write{}, s.record(c, cpis.ActionUpdate, "update", cur.NHSNumber, []cpis.Plan{cur}))
 	return Result{Outcome: Ended, Plan: cur}
 }
 
