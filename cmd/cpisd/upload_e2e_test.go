@@ -8,6 +8,9 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -407,5 +410,49 @@ func TestAnImportCutOffStoresNothing(t *testing.T) {
 	}
 	if n := ts.laPlans(la); n != before {
 		t.Errorf("%d plans after the cut-off import, want %d: it was half applied", n, before)
+	}
+}
+
+// TestCpisctlUploadsToTheServer runs the operator's command, built from
+// source, against the real server: a file with one bad line exits 2 and
+// loads the rest; the same file without it exits 0, all unchanged but the
+// fixed line.
+func TestCpisctlUploadsToTheServer(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds cpisctl")
+	}
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "cpisctl")
+	if out, err := exec.Command("go", "build", "-o", bin, "../cpisctl").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	ts := newTestServer(t)
+	tokenFile := filepath.Join(dir, "token")
+	if err := os.WriteFile(tokenFile, []byte(ts.token(la)+"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	upload := func(file []byte, args ...string) (string, int) {
+		path := filepath.Join(dir, "plans.ndjson")
+		if err := os.WriteFile(path, file, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(bin, append(append([]string{"upload", "--server", ts.URL, "--token-file", tokenFile}, args...), path)...)
+		out, _ := cmd.CombinedOutput()
+		return string(out), cmd.ProcessState.ExitCode()
+	}
+	good := [][]byte{referenced(t, 300, "CTL-1"), referenced(t, 301, "CTL-2")}
+	out, code := upload(ndjson(append(good, []byte(`{"resourceType":"Flag"}`))...))
+	if code != 2 || !contains(out, "CPF03") {
+		t.Fatalf("exit %d, want 2 (one line rejected):\n%s", code, out)
+	}
+	out, code = upload(ndjson(good...))
+	if code != 0 || !strings.Contains(out, "unchanged") {
+		t.Fatalf("exit %d, want 0:\n%s", code, out)
+	}
+	if contains(out, ts.token(la)) {
+		t.Error("cpisctl printed the token")
+	}
+	if n := ts.laPlans(la); n != 2 {
+		t.Errorf("%d plans, want 2", n)
 	}
 }
