@@ -315,12 +315,19 @@ func TestImportAndReconcile(t *testing.T) {
 			if c["created"] != 40 || ts.laPlans(la) != 40 {
 				t.Fatalf("first import: %v, %d plans", c, ts.laPlans(la))
 			}
-			// The same file again writes nothing.
+			mine := entries(t, ts.as(la, "GET", "/Flag?patient="+testNHS(100), nil), "Flag")
+			if len(mine) != 1 {
+				t.Fatalf("%d plans of this LA on the first child, want 1", len(mine))
+			}
+			// The same file again writes nothing: no new version.
 			ts.setClock(startDay.Add(time.Hour))
 			res, c, _ = ts.imports(la, "", ndjson(lines...))
 			mustStatus(t, res, http.StatusOK)
 			if c["unchanged"] != 40 || c["created"]+c["updated"] != 0 {
 				t.Fatalf("re-import: %v", c)
+			}
+			if v := ts.versionOf(la, mine[0]["id"].(string)); v != `W/"1"` {
+				t.Errorf("a re-imported unchanged plan is at %s, want W/\"1\"", v)
 			}
 			// A changed line updates; a bad line is refused by number, the rest load.
 			lines[5] = referenced(t, 105, "IMP-005", setPhone("020 7946 0199"))
