@@ -33,6 +33,10 @@ type config struct {
 	profile     string            // if set, a directory for CPU profiles of the server, one per run
 	pgbench     bool              // measure PostgreSQL alone with pgbench, when PostgreSQL is benchmarked
 	serverEnv   map[string]string // extra environment for the server (GOMAXPROCS, GOGC ...), passed through
+	// The upload run: each LA's file of plans through POST /Flag/$import.
+	upload        bool // run it, after the reads
+	uploadOnly    bool // run only it: no prior audit trail, reads or pgbench
+	uploadClients int  // files sent at once
 }
 
 // Limits of the data set: the 999 test range holds about 909,000 valid NHS
@@ -40,6 +44,9 @@ type config struct {
 const (
 	maxPlans   = 400_000
 	maxClients = 1024
+	// maxUploadClients bounds the files sent at once: an import holds its
+	// LA's write lock, and a few are what LAs' overnight jobs would overlap.
+	maxUploadClients = 64
 )
 
 // databaseName must be a plain identifier: it goes into DROP DATABASE.
@@ -70,6 +77,9 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.Uint64Var(&c.seed, "seed", 1, "seed of the data set")
 	fs.StringVar(&c.profile, "profile", "", "write a CPU profile of the server for each run into this directory")
 	fs.BoolVar(&c.pgbench, "pgbench", true, "measure PostgreSQL alone with pgbench (when postgres is among --stores)")
+	fs.BoolVar(&c.upload, "upload", true, "after the reads, upload every LA's file of plans through Flag/$import on a fresh database of each store")
+	fs.BoolVar(&c.uploadOnly, "upload-only", false, "run only the upload (no prior audit trail, reads or pgbench)")
+	fs.IntVar(&c.uploadClients, "upload-clients", 4, "LA files sent at once in the upload")
 	if err := fs.Parse(args); err != nil {
 		var usage strings.Builder
 		fs.SetOutput(&usage)
@@ -112,6 +122,12 @@ func (c config) validate() error {
 		return errors.New("--warmup must not be negative")
 	case !databaseName.MatchString(c.database) || c.database == "postgres":
 		return errors.New("--database-name must be a lower-case identifier other than postgres")
+	case len(c.database)+len(uploadDatabaseSuffix) > 63:
+		return fmt.Errorf("--database-name must be at most %d characters: the upload's database is named after it with %s", 63-len(uploadDatabaseSuffix), uploadDatabaseSuffix)
+	case c.uploadOnly && !c.upload:
+		return errors.New("--upload-only and --upload=false contradict each other")
+	case c.uploadClients < 1 || c.uploadClients > maxUploadClients:
+		return fmt.Errorf("--upload-clients must be from 1 to %d", maxUploadClients)
 	}
 	return nil
 }

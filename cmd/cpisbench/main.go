@@ -1,13 +1,18 @@
-// Command cpisbench is the audited-read benchmark behind `make bench`.
+// Command cpisbench is the audited-read and upload benchmark behind `make
+// bench`.
 //
 // It builds a data set at national scale (plans over 153 local authorities,
 // millions of prior AuditEvents), loads it into a fresh database for each
 // store, starts the real server (cmd/cpisd) on it as a child process, and
 // drives audited Flag searches for random NHS numbers at several
 // concurrencies with real bearer tokens. Then, with the server stopped, it
-// measures what PostgreSQL alone does for the same work with pgbench, and
-// prints one report: throughput, latency percentiles, errors, the server's
-// memory, and a check that every read served left exactly one AuditEvent.
+// measures what PostgreSQL alone does for the same work with pgbench. Then
+// it uploads the same plans as each LA's NDJSON file through the server's
+// Flag/$import on an empty database of each store: all new, all unchanged,
+// and a full import that ends the plans left out. It prints one report:
+// throughput, latency percentiles, errors, the server's memory, a check that
+// every read served left exactly one AuditEvent, and the counts each import
+// answered against those its files imply.
 //
 // Benchmarks in this project are commands that print a report, never timed
 // tests; see README.md for how to read it.

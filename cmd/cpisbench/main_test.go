@@ -30,13 +30,15 @@ var auditLine = regexp.MustCompile(`(?m)^  audit, (\d+) clients: (\d+) written, 
 
 // TestSmokeRun runs the benchmark end to end on each store and checks the
 // report: a row per concurrency, and AuditEvents written equal to reads
-// served, read from the report's own figures.
+// served, read from the report's own figures; on PostgreSQL the upload
+// too (TestUploadOnly runs it on SQLite, which keeps the test time down).
 func TestSmokeRun(t *testing.T) {
+	t.Parallel() // with TestUploadOnly: much of each is waiting on timers and fsync
 	tests := []struct {
 		store string
 		args  func(t *testing.T) []string
 	}{
-		{"sqlite", func(t *testing.T) []string { return nil }},
+		{"sqlite", func(t *testing.T) []string { return []string{"--upload=false"} }},
 		{"postgres", func(t *testing.T) []string {
 			pgtest.URL(t) // skips, or fails with CI=true, when PostgreSQL does not answer
 			base := or(os.Getenv("CPIS_TEST_DATABASE_URL"), pgtest.DefaultURL)
@@ -54,6 +56,11 @@ func TestSmokeRun(t *testing.T) {
 			report := out.String()
 			t.Log(report)
 			checkAudit(t, report, []int{4, 16})
+			if tt.store == "postgres" {
+				checkUpload(t, report, []string{tt.store}, 2000)
+			} else if strings.Contains(report, "upload:") {
+				t.Errorf("--upload=false, but the report has an upload:\n%s", report)
+			}
 			for _, want := range []string{"\n      4 | ", "\n     16 | ", "exit status after SIGTERM: 0", "0 wrong answers"} {
 				if !strings.Contains(report, want) {
 					t.Errorf("the report lacks %q:\n%s", want, report)
@@ -63,6 +70,68 @@ func TestSmokeRun(t *testing.T) {
 				t.Errorf("pgbench is installed but the report has no pgbench table:\n%s", report)
 			}
 		})
+	}
+}
+
+// TestUploadOnly runs only the upload, on SQLite: no reads, no prior
+// audit trail, and the upload's figures in the report.
+func TestUploadOnly(t *testing.T) {
+	t.Parallel()
+	args := []string{"--upload-only", "--stores", "sqlite", "--dir", t.TempDir(), "--plans", "2000", "--audits", "5000"}
+	var out bytes.Buffer
+	if err := run(t.Context(), args, func(string) string { return "" }, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	report := out.String()
+	t.Log(report)
+	checkUpload(t, report, []string{"sqlite"}, 2000)
+	for _, unwanted := range []string{tableHead, "prior AuditEvents over", "pgbench"} {
+		if strings.Contains(report, unwanted) {
+			t.Errorf("an upload-only report holds %q:\n%s", unwanted, report)
+		}
+	}
+}
+
+// uploadRow is a row of the upload table: the import, plans sent, the
+// counts (created, updated, unchanged, ended, rejected), files refused and
+// the check.
+var uploadRow = regexp.MustCompile(`(?m)^(first import|same files again|full import)[^|]*\| +(\d+) \| +[\d.]+ \| +\d+ \| +(\d+) \| +(\d+) \| +(\d+) \| +(\d+) \| +(\d+) \| +(\d+) \| +[\d.]+ \| +\d+ \| (.+)$`)
+
+// checkUpload reads the upload table of each store from the report: every
+// plan created, then every plan unchanged, then the full import ending 1%;
+// nothing rejected; and a verdict on each target.
+func checkUpload(t *testing.T, report string, stores []string, plans int) {
+	t.Helper()
+	rows := uploadRow.FindAllStringSubmatch(report, -1)
+	if len(rows) != 3*len(stores) {
+		t.Fatalf("%d upload rows, want %d:\n%s", len(rows), 3*len(stores), report)
+	}
+	missing := plans / 100
+	for i, m := range rows {
+		n := func(k int) int { return atoi(t, m[k]) }
+		var want [7]int // sent, created, updated, unchanged, ended, rejected, refused
+		switch i % 3 {
+		case 0:
+			want = [7]int{plans, plans, 0, 0, 0, 0, 0}
+		case 1:
+			want = [7]int{plans, 0, 0, plans, 0, 0, 0}
+		case 2:
+			want = [7]int{plans - missing, 0, 0, plans - missing, missing, 0, 0}
+		}
+		got := [7]int{n(2), n(3), n(4), n(5), n(6), n(7), n(8)}
+		if got != want || m[9] != "as sent" {
+			t.Errorf("upload row %q: got %v, want %v and as sent", m[0], got, want)
+		}
+	}
+	for _, st := range stores {
+		for _, target := range []string{"plans loaded in <=", "unchanged re-import >=", "server peak RSS (VmHWM) <="} {
+			if !regexp.MustCompile(`(?m)^  ` + st + `, upload: .*` + regexp.QuoteMeta(target) + `.*: (PASS|MISS) \(`).MatchString(report) {
+				t.Errorf("no %s upload target %q with a verdict:\n%s", st, target, report)
+			}
+		}
+		if !strings.Contains(report, "upload through cpisd on the "+st+" store") {
+			t.Errorf("no upload table for %s", st)
+		}
 	}
 }
 
@@ -256,6 +325,10 @@ func TestParseConfig(t *testing.T) {
 		{"database name with a quote", []string{"--database-name", "x'; DROP"}, false},
 		{"the maintenance database", []string{"--database-name", "postgres"}, false},
 		{"stray argument", []string{"now"}, false},
+		{"upload only", []string{"--upload-only", "--plans", "2000"}, true},
+		{"upload only without upload", []string{"--upload-only", "--upload=false"}, false},
+		{"no upload clients", []string{"--upload-clients", "0"}, false},
+		{"database name too long for the upload's", []string{"--database-name", strings.Repeat("a", 60)}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

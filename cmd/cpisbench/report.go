@@ -25,6 +25,9 @@ type report struct {
 	stores     []*storeResult
 	pgbench    []pgbenchRun
 	pgbenchErr error
+	dropErr    error // dropping the read benchmark's database
+	files      *uploadFiles
+	uploads    []*uploadResult
 }
 
 // machine describes where the figures were taken.
@@ -33,13 +36,13 @@ type machine struct {
 	goVersion string
 	pgVersion string
 	loadavg   string // at the start: other work on the machine shows here
+	// loadavgEnd is the load average when the report is printed.
+	loadavgEnd string
 }
 
 func machineInfo(ctx context.Context, cfg config) machine {
 	m := machine{cpus: runtime.NumCPU(), goVersion: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH, pgVersion: "-"}
-	if b, err := os.ReadFile("/proc/loadavg"); err == nil {
-		m.loadavg = strings.Join(strings.Fields(string(b))[:3], " ")
-	}
+	m.loadavg = loadavg()
 	if !slices.Contains(cfg.stores, "postgres") {
 		return m
 	}
@@ -60,17 +63,37 @@ type target struct {
 
 var targets = []target{{"postgres", 32, 3000, 25}, {"sqlite", 32, 2000, 0}}
 
-func (r *report) print(w io.Writer) {
-	fmt.Fprintf(w, "\nCP-IS audited-read benchmark (cmd/cpisbench), %s\n", r.started.UTC().Format(time.RFC3339))
-	fmt.Fprintf(w, "machine:  %d CPUs, %s, PostgreSQL %s; load average at start %s\n", r.machine.cpus, r.machine.goVersion, r.machine.pgVersion, r.machine.loadavg)
-	r.printDataset(w)
-	fmt.Fprintf(w, "workload: GET %s<nhs>, 1 in %d for an NHS number with a plan; bearer tokens of %s, alternately; %s warm-up, then %s measured per row\n",
-		searchPath, planOneIn, strings.Join(personas, " and "), r.cfg.warmup, r.cfg.duration)
-	r.printLoads(w)
-	for _, s := range r.stores {
-		r.printStore(w, s)
+// loadavg is the machine's 1, 5 and 15 minute load averages.
+func loadavg() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return "-"
 	}
-	r.printPgbench(w)
+	return strings.Join(strings.Fields(string(b))[:3], " ")
+}
+
+func (r *report) print(w io.Writer) {
+	what := "audited-read benchmark"
+	switch {
+	case r.cfg.uploadOnly:
+		what = "upload benchmark"
+	case r.cfg.upload:
+		what = "audited-read and upload benchmark"
+	}
+	fmt.Fprintf(w, "\nCP-IS %s (cmd/cpisbench), %s\n", what, r.started.UTC().Format(time.RFC3339))
+	fmt.Fprintf(w, "machine:  %d CPUs, %s, PostgreSQL %s; load average at start %s, at end %s\n",
+		r.machine.cpus, r.machine.goVersion, r.machine.pgVersion, r.machine.loadavg, r.machine.loadavgEnd)
+	r.printDataset(w)
+	if !r.cfg.uploadOnly {
+		fmt.Fprintf(w, "workload: GET %s<nhs>, 1 in %d for an NHS number with a plan; bearer tokens of %s, alternately; %s warm-up, then %s measured per row\n",
+			searchPath, planOneIn, strings.Join(personas, " and "), r.cfg.warmup, r.cfg.duration)
+		r.printLoads(w)
+		for _, s := range r.stores {
+			r.printStore(w, s)
+		}
+		r.printPgbench(w)
+	}
+	r.printUploads(w)
 	r.printTargets(w)
 }
 
@@ -91,6 +114,9 @@ func (r *report) printDataset(w io.Writer) {
 	fmt.Fprintf(w, "data set: %s plans on %s people over %d LAs (ZLB001..ZLB%03d): CLA %.1f%%, CPP %.1f%%, UCPP %.1f%%; active %.1f%%, ended within the display window %.1f%%; %s children with two plans\n",
 		thousands(len(d.plans)), thousands(len(d.withPlan)), len(d.las), len(d.las),
 		pct(types[cpis.CLA], n), pct(types[cpis.CPP], n), pct(types[cpis.UCPP], n), pct(active, n), 100-pct(active, n), thousands(twoPlans))
+	if r.cfg.uploadOnly {
+		return
+	}
 	fmt.Fprintf(w, "          %s prior AuditEvents over the last 12 months (%.0f%% accesses), by %s practitioners of %d organisations\n",
 		thousands(r.cfg.audits), 100*shareAccess, thousands(healthOrgs*usersPerOrg), healthOrgs)
 }
@@ -173,7 +199,7 @@ func (r *report) printPgbench(w io.Writer) {
 
 func (r *report) printTargets(w io.Writer) {
 	fmt.Fprintf(w, "\ntargets (%d CPUs shared by server, database and load generator", r.machine.cpus)
-	if r.cfg.plans != 300_000 || r.cfg.audits != 5_000_000 {
+	if r.cfg.plans != 300_000 || !r.cfg.uploadOnly && r.cfg.audits != 5_000_000 {
 		fmt.Fprint(w, "; set for the default data set, not this one")
 	}
 	fmt.Fprintln(w, "):")
@@ -195,6 +221,7 @@ func (r *report) printTargets(w io.Writer) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	r.printUploadTargets(w)
 }
 
 func verdict(ok bool) string {

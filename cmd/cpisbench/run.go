@@ -13,8 +13,9 @@ import (
 )
 
 // run is the whole benchmark: data set, each store in turn, pgbench, the
-// report. It fails, after printing the report, if a check failed: an audit
-// count that differs from the reads served, a wrong answer, or a server
+// upload, the report. It fails, after printing the report, if a check
+// failed: an audit count that differs from the reads served, a wrong
+// answer, an upload whose counts are not those of its files, or a server
 // that did not exit cleanly.
 func run(ctx context.Context, args []string, getenv func(string) string, stdout io.Writer) error {
 	cfg, err := parseConfig(args, getenv)
@@ -31,7 +32,11 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	defer cleanup()
 	rep := &report{cfg: cfg, machine: machineInfo(ctx, cfg), started: time.Now()}
-	fmt.Fprintf(stdout, "cpisbench: making the data set (%d plans, %d prior AuditEvents) and building cpisd in %s\n", cfg.plans, cfg.audits, cfg.dir)
+	if cfg.uploadOnly {
+		fmt.Fprintf(stdout, "cpisbench: making the data set (%d plans) and building cpisd in %s\n", cfg.plans, cfg.dir)
+	} else {
+		fmt.Fprintf(stdout, "cpisbench: making the data set (%d plans, %d prior AuditEvents) and building cpisd in %s\n", cfg.plans, cfg.audits, cfg.dir)
+	}
 	if rep.d, err = newDataset(cfg.seed, cfg.plans, time.Now()); err != nil {
 		return err
 	}
@@ -39,8 +44,27 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	if err != nil {
 		return err
 	}
+	if !cfg.uploadOnly {
+		if err := rep.reads(ctx, bin, stdout); err != nil {
+			return err
+		}
+	}
+	if cfg.upload {
+		if rep.files, rep.uploads, err = uploadAll(ctx, cfg, rep.d, bin, stdout); err != nil {
+			return err
+		}
+	}
+	rep.machine.loadavgEnd = loadavg()
+	rep.print(stdout)
+	return errors.Join(rep.dropErr, rep.verdict())
+}
+
+// reads is the audited-read benchmark: each store in turn, then pgbench on
+// PostgreSQL's database, which is dropped after unless it is to be kept.
+func (rep *report) reads(ctx context.Context, bin string, progress io.Writer) error {
+	cfg := rep.cfg
 	for _, name := range cfg.stores {
-		res, err := benchStore(ctx, cfg, rep.d, bin, name, stdout)
+		res, err := benchStore(ctx, cfg, rep.d, bin, name, progress)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
@@ -48,16 +72,15 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout 
 	}
 	if pg := rep.store("postgres"); pg != nil {
 		if cfg.pgbench {
-			rep.pgbench, rep.pgbenchErr = pgbenchAll(ctx, cfg, rep.d, pg.l.dbURL, stdout)
+			rep.pgbench, rep.pgbenchErr = pgbenchAll(ctx, cfg, rep.d, pg.l.dbURL, progress)
 		} else {
 			rep.pgbenchErr = errors.New("--pgbench=false")
 		}
 		if !cfg.keep {
-			err = dropDatabase(context.Background(), cfg)
+			rep.dropErr = dropDatabase(context.Background(), cfg)
 		}
 	}
-	rep.print(stdout)
-	return errors.Join(err, rep.verdict())
+	return nil
 }
 
 // workDir makes the working directory; the returned func removes it unless
@@ -209,6 +232,16 @@ func (r *report) verdict() error {
 		}
 		if s.exit != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.l.name, s.exit))
+		}
+	}
+	for _, u := range r.uploads {
+		for _, run := range u.runs {
+			if !run.ok() {
+				errs = append(errs, fmt.Errorf("upload, %s, %s: %s and %d files not imported, want %s and none", u.name, run.phase, run.got, run.errors, run.want))
+			}
+		}
+		if err := errors.Join(u.exit, u.dropErr); err != nil {
+			errs = append(errs, fmt.Errorf("upload, %s: %w", u.name, err))
 		}
 	}
 	return errors.Join(errs...)
