@@ -3,6 +3,7 @@ package fhir
 import (
 	"strconv"
 	"strings"
+	"sync"
 
 	apb "github.com/google/fhir/go/proto/google/fhir/proto/annotations_go_proto"
 	"google.golang.org/protobuf/proto"
@@ -131,14 +132,29 @@ func elementOf(f protoreflect.FieldDescriptor) string {
 	return f.JSONName()
 }
 
-func isPrimitive(d protoreflect.MessageDescriptor) bool {
-	k, _ := proto.GetExtension(d.Options(), apb.E_StructureDefinitionKind).(apb.StructureDefinitionKindValue)
-	return k == apb.StructureDefinitionKindValue_KIND_PRIMITIVE_TYPE
+// kinds remembers, per message type, what isPrimitive and isChoice answer:
+// reading a descriptor's options extension costs more than the walk itself,
+// and every Flag parsed (an import parses hundreds of thousands) asks again.
+var kinds sync.Map // protoreflect.FullName -> messageKind
+
+type messageKind struct{ primitive, choice bool }
+
+func kindOf(d protoreflect.MessageDescriptor) messageKind {
+	if k, ok := kinds.Load(d.FullName()); ok {
+		return k.(messageKind)
+	}
+	sk, _ := proto.GetExtension(d.Options(), apb.E_StructureDefinitionKind).(apb.StructureDefinitionKindValue)
+	k := messageKind{
+		primitive: sk == apb.StructureDefinitionKindValue_KIND_PRIMITIVE_TYPE,
+		choice:    proto.HasExtension(d.Options(), apb.E_IsChoiceType),
+	}
+	kinds.Store(d.FullName(), k)
+	return k
 }
 
-func isChoice(d protoreflect.MessageDescriptor) bool {
-	return proto.HasExtension(d.Options(), apb.E_IsChoiceType)
-}
+func isPrimitive(d protoreflect.MessageDescriptor) bool { return kindOf(d).primitive }
+
+func isChoice(d protoreflect.MessageDescriptor) bool { return kindOf(d).choice }
 
 func upperFirst(s string) string {
 	if s == "" || s[0] < 'a' || s[0] > 'z' {

@@ -36,7 +36,7 @@ import (
 // repeat a value from the body. On error the Plan is the zero value.
 func ParseFlag(body []byte) (cpis.Plan, error) {
 	const op = "fhir.ParseFlag"
-	if _, err := decodeEnvelope(op, body, "Flag"); err != nil {
+	if err := checkEnvelope(op, body, "Flag"); err != nil {
 		return cpis.Plan{}, err
 	}
 	m, err := unmarshaller.Unmarshal(body)
@@ -110,6 +110,27 @@ func decodeEnvelope(op string, body []byte, rt string) (map[string]json.RawMessa
 		return nil, bad(rt+".resourceType", "resourceType must be "+rt)
 	}
 	return top, nil
+}
+
+// checkEnvelope is decodeEnvelope for a caller that needs only the check:
+// it reads resourceType without building a map of every element, which an
+// import pays for on every line.
+func checkEnvelope(op string, body []byte, rt string) error {
+	var env struct {
+		ResourceType *json.RawMessage `json:"resourceType"`
+	}
+	if err := json.Unmarshal(body, &env); err != nil || env.ResourceType == nil {
+		_, err := decodeEnvelope(op, body, rt) // the exact problem, with its message
+		if err == nil {
+			err = cpis.E(op, cpis.Invalid, cpis.Expr(rt), "the request body is not a FHIR "+rt+" resource")
+		}
+		return err
+	}
+	var s string
+	if err := json.Unmarshal(*env.ResourceType, &s); err != nil || s != rt {
+		return cpis.E(op, cpis.Invalid, cpis.Expr(rt+".resourceType"), "resourceType must be "+rt)
+	}
+	return nil
 }
 
 // quotedChar is how encoding/json quotes the offending character in a
