@@ -196,7 +196,9 @@ func TestBatchAndTransactionBundles(t *testing.T) {
 	for _, b := range backends {
 		t.Run(b.name, func(t *testing.T) {
 			ts := newTestServer(t, b.db(t))
-			bad := referenced(t, 11, "B-2", func(m map[string]any) { m["text"] = map[string]any{"status": "generated", "div": "<div>bruising</div>"} })
+			bad := referenced(t, 11, "B-2", func(m map[string]any) {
+				m["text"] = map[string]any{"status": "generated", "div": "<div>bruising</div>"}
+			})
 			// A batch stores the valid entries and reports the invalid one.
 			res := ts.as(la, "POST", "/", bundle(t, "batch",
 				entry("POST", "Flag", referenced(t, 10, "B-1")),

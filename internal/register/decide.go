@@ -24,8 +24,6 @@ const (
 	// Delete withdraws a plan named by ID or by Reference: it becomes
 	// entered-in-error.
 	Delete
-	// end ends a plan the LA's full extract no longer holds (Import).
-	end
 )
 
 // Write is one write an LA asks for, from whichever entry point.
@@ -65,10 +63,10 @@ type Result struct {
 // The LA's write lock (store.BeginWrite) keeps what was read true.
 type view struct {
 	la       string
-	quiet    bool                                // no audit record for an unchanged plan (an import line)
-	plans    map[string]cpis.Plan                // current versions by id: read, or decided here
-	refs     map[string]string                   // the LA's live plans: reference -> id
-	child    map[cpis.NHSNumber]map[string]bool  // the LA's live plans on each NHS number
+	quiet    bool                               // no audit record for an unchanged plan (an import line)
+	plans    map[string]cpis.Plan               // current versions by id: read, or decided here
+	refs     map[string]string                  // the LA's live plans: reference -> id
+	child    map[cpis.NHSNumber]map[string]bool // the LA's live plans on each NHS number
 	versions []store.Version
 	recs     []cpis.AuditRecord
 }
