@@ -327,3 +327,38 @@ func CheckImport(op string, plans []cpis.Plan) error {
 	}
 	return nil
 }
+
+// TxState is what a store's write transaction keeps of itself: its first
+// error, after which it can only be rolled back, and whether it has ended.
+// Both stores embed it, so the contract's rules for a failed or ended
+// WriteTx are written once.
+type TxState struct {
+	err   error
+	ended bool
+}
+
+// Usable refuses a call once the transaction has failed or ended.
+func (t *TxState) Usable(op string) error {
+	switch {
+	case t.err != nil:
+		return cpis.E(op, "an earlier call of the write transaction failed: it can only be rolled back", t.err)
+	case t.ended:
+		return cpis.E(op, cpis.Other, "the write transaction has ended")
+	}
+	return nil
+}
+
+// Failed records err, already translated to the contract's kinds, as the
+// transaction's first error, and returns it; nil stays nil.
+func (t *TxState) Failed(err error) error {
+	if err != nil && t.err == nil {
+		t.err = err
+	}
+	return err
+}
+
+// End marks the transaction ended and reports whether it already was.
+func (t *TxState) End() (already bool) {
+	already, t.ended = t.ended, true
+	return already
+}

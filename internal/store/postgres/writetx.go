@@ -123,24 +123,12 @@ func (s *Store) BeginWrite(ctx context.Context, laCode string) (store.WriteTx, e
 
 // writeTx is a store.WriteTx on PostgreSQL.
 type writeTx struct {
-	tx    pgx.Tx
-	la    string
-	err   error // the first error: the transaction can only be rolled back
-	ended bool
+	tx pgx.Tx
+	la string
+	store.TxState
 }
 
 var _ store.WriteTx = (*writeTx)(nil)
-
-// usable refuses a call once the transaction has failed or ended.
-func (w *writeTx) usable(op string) error {
-	switch {
-	case w.err != nil:
-		return cpis.E(op, "an earlier call of the write transaction failed: it can only be rolled back", w.err)
-	case w.ended:
-		return cpis.E(op, cpis.Other, "the write transaction has ended")
-	}
-	return nil
-}
 
 // fail records err, a driver error or a *cpis.Error, as the transaction's
 // first error and returns it translated.
@@ -148,17 +136,13 @@ func (w *writeTx) fail(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	err = writeError(op, err)
-	if w.err == nil {
-		w.err = err
-	}
-	return err
+	return w.Failed(writeError(op, err))
 }
 
 // Plan returns the current version of plan id, whichever LA's.
 func (w *writeTx) Plan(ctx context.Context, id string) (cpis.Plan, error) {
 	const op = "postgres.WriteTx.Plan"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return cpis.Plan{}, err
 	}
 	p, err := scanPlan(w.tx.QueryRow(ctx, selectCurrent, id))
@@ -171,7 +155,7 @@ func (w *writeTx) Plan(ctx context.Context, id string) (cpis.Plan, error) {
 // ByReference returns the LA's live plans holding any of refs.
 func (w *writeTx) ByReference(ctx context.Context, refs []string) (map[string]cpis.Plan, error) {
 	const op = "postgres.WriteTx.ByReference"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return nil, err
 	}
 	out := map[string]cpis.Plan{}
@@ -189,7 +173,7 @@ func (w *writeTx) ByReference(ctx context.Context, refs []string) (map[string]cp
 // digests.
 func (w *writeTx) ByDigest(ctx context.Context, digests []string) (map[string]cpis.Plan, error) {
 	const op = "postgres.WriteTx.ByDigest"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return nil, err
 	}
 	out := map[string]cpis.Plan{}
@@ -220,7 +204,7 @@ func (w *writeTx) ByDigest(ctx context.Context, digests []string) (map[string]cp
 // ChildPlans returns the LA's live plans on any of the NHS numbers.
 func (w *writeTx) ChildPlans(ctx context.Context, nhs []cpis.NHSNumber) ([]cpis.Plan, error) {
 	const op = "postgres.WriteTx.ChildPlans"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return nil, err
 	}
 	if len(nhs) == 0 {
@@ -242,7 +226,7 @@ func (w *writeTx) ChildPlans(ctx context.Context, nhs []cpis.NHSNumber) ([]cpis.
 // is returned as it is and leaves the transaction usable.
 func (w *writeTx) Current(ctx context.Context, day cpis.Date, fn func(cpis.Plan) error) error {
 	const op = "postgres.WriteTx.Current"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return err
 	}
 	if day.IsZero() {
@@ -284,7 +268,7 @@ func (w *writeTx) each(ctx context.Context, f func(cpis.Plan) error, sql string,
 // Replay returns the version the LA's write with requestID stored.
 func (w *writeTx) Replay(ctx context.Context, requestID string) (cpis.Plan, bool, error) {
 	const op = "postgres.WriteTx.Replay"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return cpis.Plan{}, false, err
 	}
 	if requestID == "" {
@@ -307,7 +291,7 @@ func (w *writeTx) Replay(ctx context.Context, requestID string) (cpis.Plan, bool
 // are rare (a Bundle changing a plan twice); each starts a new run.
 func (w *writeTx) Put(ctx context.Context, versions []store.Version, recs []cpis.AuditRecord) error {
 	const op = "postgres.WriteTx.Put"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return err
 	}
 	if err := store.CheckVersions(op, w.la, versions); err != nil {
@@ -455,13 +439,11 @@ func versionArrays(versions []store.Version) []any {
 // Commit commits, unless an earlier call failed: then it rolls back.
 func (w *writeTx) Commit(ctx context.Context) error {
 	const op = "postgres.WriteTx.Commit"
-	if err := w.usable(op); err != nil {
-		if !w.ended {
-			w.Rollback(ctx)
-		}
+	if err := w.Usable(op); err != nil {
+		w.Rollback(ctx) // does nothing once ended
 		return err
 	}
-	w.ended = true
+	w.End()
 	if err := w.tx.Commit(ctx); err != nil {
 		return cpis.E(op, cpis.Unavailable, "the write could not be committed; nothing was stored", err)
 	}
@@ -472,10 +454,9 @@ func (w *writeTx) Commit(ctx context.Context) error {
 // does nothing. A rollback that fails closes the connection, which ends the
 // transaction and releases its lock all the same.
 func (w *writeTx) Rollback(ctx context.Context) error {
-	if w.ended {
+	if w.End() {
 		return nil
 	}
-	w.ended = true
 	err := w.tx.Rollback(ctx)
 	if err == nil || errors.Is(err, pgx.ErrTxClosed) {
 		return nil

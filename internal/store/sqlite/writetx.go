@@ -77,8 +77,7 @@ type writeTx struct {
 	tx    *sql.Tx
 	la    string
 	stmts map[string]*sql.Stmt // the prepared statements bound to tx, closed with it
-	err   error                // the first error: the transaction can only be rolled back
-	ended bool
+	store.TxState
 }
 
 var _ store.WriteTx = (*writeTx)(nil)
@@ -94,34 +93,19 @@ func (w *writeTx) stmt(ctx context.Context, query string) *sql.Stmt {
 	return st
 }
 
-// usable refuses a call once the transaction has failed or ended.
-func (w *writeTx) usable(op string) error {
-	switch {
-	case w.err != nil:
-		return cpis.E(op, "an earlier call of the write transaction failed: it can only be rolled back", w.err)
-	case w.ended:
-		return cpis.E(op, cpis.Other, "the write transaction has ended")
-	}
-	return nil
-}
-
-// fail records err as the transaction's first error and returns it
-// translated.
+// fail records err, a driver error or a *cpis.Error, as the transaction's
+// first error and returns it translated.
 func (w *writeTx) fail(op string, err error) error {
 	if err == nil {
 		return nil
 	}
-	err = writeError(op, err)
-	if w.err == nil {
-		w.err = err
-	}
-	return err
+	return w.Failed(writeError(op, err))
 }
 
 // Plan returns the current version of plan id, whichever LA's.
 func (w *writeTx) Plan(ctx context.Context, id string) (cpis.Plan, error) {
 	const op = "sqlite.WriteTx.Plan"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return cpis.Plan{}, err
 	}
 	p, err := scanPlan(w.stmt(ctx, sqlPlan).QueryRowContext(ctx, id))
@@ -134,7 +118,7 @@ func (w *writeTx) Plan(ctx context.Context, id string) (cpis.Plan, error) {
 // ByReference returns the LA's live plans holding any of refs.
 func (w *writeTx) ByReference(ctx context.Context, refs []string) (map[string]cpis.Plan, error) {
 	const op = "sqlite.WriteTx.ByReference"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return nil, err
 	}
 	out := map[string]cpis.Plan{}
@@ -156,7 +140,7 @@ func (w *writeTx) ByReference(ctx context.Context, refs []string) (map[string]cp
 // digests.
 func (w *writeTx) ByDigest(ctx context.Context, digests []string) (map[string]cpis.Plan, error) {
 	const op = "sqlite.WriteTx.ByDigest"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return nil, err
 	}
 	out := map[string]cpis.Plan{}
@@ -191,7 +175,7 @@ func (w *writeTx) ByDigest(ctx context.Context, digests []string) (map[string]cp
 // ChildPlans returns the LA's live plans on any of the NHS numbers.
 func (w *writeTx) ChildPlans(ctx context.Context, nhs []cpis.NHSNumber) ([]cpis.Plan, error) {
 	const op = "sqlite.WriteTx.ChildPlans"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return nil, err
 	}
 	if len(nhs) == 0 {
@@ -213,7 +197,7 @@ func (w *writeTx) ChildPlans(ctx context.Context, nhs []cpis.NHSNumber) ([]cpis.
 // is returned as it is and leaves the transaction usable.
 func (w *writeTx) Current(ctx context.Context, day cpis.Date, fn func(cpis.Plan) error) error {
 	const op = "sqlite.WriteTx.Current"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return err
 	}
 	from := day.String() // "" for the zero day: every date sorts after it
@@ -251,7 +235,7 @@ func (w *writeTx) each(ctx context.Context, f func(cpis.Plan) error, query strin
 // Replay returns the version the LA's write with requestID stored.
 func (w *writeTx) Replay(ctx context.Context, requestID string) (cpis.Plan, bool, error) {
 	const op = "sqlite.WriteTx.Replay"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return cpis.Plan{}, false, err
 	}
 	if requestID == "" {
@@ -272,7 +256,7 @@ func (w *writeTx) Replay(ctx context.Context, requestID string) (cpis.Plan, bool
 // through database/sql and the driver, not a commit.
 func (w *writeTx) Put(ctx context.Context, versions []store.Version, recs []cpis.AuditRecord) error {
 	const op = "sqlite.WriteTx.Put"
-	if err := w.usable(op); err != nil {
+	if err := w.Usable(op); err != nil {
 		return err
 	}
 	if err := store.CheckVersions(op, w.la, versions); err != nil {
@@ -365,13 +349,11 @@ func (w *writeTx) insertAudits(ctx context.Context, recs []cpis.AuditRecord) err
 // Commit commits, unless an earlier call failed: then it rolls back.
 func (w *writeTx) Commit(ctx context.Context) error {
 	const op = "sqlite.WriteTx.Commit"
-	if err := w.usable(op); err != nil {
-		if !w.ended {
-			w.Rollback(ctx)
-		}
+	if err := w.Usable(op); err != nil {
+		w.Rollback(ctx) // does nothing once ended
 		return err
 	}
-	w.ended = true
+	w.End()
 	if err := w.tx.Commit(); err != nil {
 		w.tx.Rollback() // the writer is free again whatever Commit left
 		return cpis.E(op, cpis.Unavailable, "the write could not be committed; nothing was stored", err)
@@ -382,10 +364,9 @@ func (w *writeTx) Commit(ctx context.Context) error {
 // Rollback ends the transaction, discarding its writes; after the end it
 // does nothing.
 func (w *writeTx) Rollback(context.Context) error {
-	if w.ended {
+	if w.End() {
 		return nil
 	}
-	w.ended = true
 	if err := w.tx.Rollback(); err != nil && !errors.Is(err, sql.ErrTxDone) {
 		return fail("sqlite.WriteTx.Rollback", err)
 	}
