@@ -2,22 +2,14 @@ package main
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"time"
 
-	"github.com/google/uuid"
-	"github.com/lestrrat-go/jwx/v2/jwa"
-	"github.com/lestrrat-go/jwx/v2/jwk"
-	"github.com/lestrrat-go/jwx/v2/jwt"
-
+	"github.com/cpis-fhir/cpis/internal/auth"
 	"github.com/cpis-fhir/cpis/internal/cpis"
 )
 
@@ -25,44 +17,43 @@ import (
 // server's CPIS_AUDIENCE when it trusts that issuer.
 const benchAudience = "cpis"
 
-// laTokenLifetime is how long an LA token is valid: one is minted for each
-// file sent, and the server accepts at most 12 hours.
-const laTokenLifetime = time.Hour
-
 // issuer is the benchmark's own OpenID Connect issuer on loopback, as an
 // LA's identity provider is in production: it publishes discovery and its
 // keys over HTTP, and mints tokens for the case-management system of any
-// LA of the data set. The server's dev issuer cannot stand in: it mints
-// tokens only for the six LAs of its own directory.
+// LA of the data set. The server's own dev issuer cannot stand in: it hands
+// out tokens only for the six LAs of its directory. The signing is the dev
+// issuer's (auth.DevIssuer), with a key of its own in a temporary directory.
 type issuer struct {
 	url  string
-	key  jwk.Key // private, ES256, with kid
+	dev  *auth.DevIssuer
+	dir  string
 	srv  *http.Server
 	done chan struct{}
 }
 
 // startIssuer makes a signing key and serves discovery and the JWKS on a
 // free loopback port until close.
-func startIssuer() (*issuer, error) {
-	key, pub, err := newSigningKey()
-	if err != nil {
-		return nil, err
-	}
+func startIssuer() (_ *issuer, err error) {
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
 	}
-	iss := &issuer{url: "http://" + ln.Addr().String(), key: key, done: make(chan struct{})}
-	set := jwk.NewSet()
-	if err := set.AddKey(pub); err != nil {
+	dir, err := os.MkdirTemp("", "cpisbench-issuer-")
+	if err != nil {
 		ln.Close()
+		return nil, err
+	}
+	iss := &issuer{url: "http://" + ln.Addr().String(), dir: dir, done: make(chan struct{})}
+	if iss.dev, err = auth.LoadOrCreateDevIssuer(dir, iss.url, benchAudience, time.Now); err != nil {
+		ln.Close()
+		os.RemoveAll(dir)
 		return nil, err
 	}
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, map[string]string{"issuer": iss.url, "jwks_uri": iss.url + "/jwks"})
 	})
-	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, set) })
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) { writeJSON(w, iss.dev.PublicKeys()) })
 	iss.srv = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		defer close(iss.done)
@@ -76,57 +67,22 @@ func writeJSON(w http.ResponseWriter, v any) {
 	_ = json.NewEncoder(w).Encode(v)
 }
 
-// newSigningKey makes a P-256 key for ES256 with a kid, and its public half.
-func newSigningKey() (private, public jwk.Key, err error) {
-	raw, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		return nil, nil, err
-	}
-	if private, err = jwk.FromRaw(raw); err != nil {
-		return nil, nil, err
-	}
-	if err := jwk.AssignKeyID(private, jwk.WithThumbprintHash(crypto.SHA256)); err != nil {
-		return nil, nil, err
-	}
-	for k, v := range map[string]any{jwk.AlgorithmKey: jwa.ES256, jwk.KeyUsageKey: jwk.ForSignature} {
-		if err := private.Set(k, v); err != nil {
-			return nil, nil, err
-		}
-	}
-	public, err = jwk.PublicKeyOf(private)
-	return private, public, err
-}
-
-// laToken mints a token for la's case-management system, shaped as the
-// server reads an LA system's (la_code, la_name, client_id, scope), with
-// the scopes an LA's uploads need.
+// laToken mints a token for la's case-management system, with the scopes
+// an LA's uploads need (auth.DevIssuer.LASystemToken): one is minted for
+// each file sent.
 func (iss *issuer) laToken(la cpis.LocalAuthority) (string, error) {
-	now := time.Now().Truncate(time.Second)
-	client := "la-" + la.Code
-	tok, err := jwt.NewBuilder().
-		Issuer(iss.url).Audience([]string{benchAudience}).Subject(client).
-		IssuedAt(now).NotBefore(now).Expiration(now.Add(laTokenLifetime)).JwtID(uuid.NewString()).
-		Claim("la_code", la.Code).Claim("la_name", la.Name).Claim("client_id", client).
-		Claim("scope", "system/Flag.write system/Flag.read").
-		Build()
-	if err != nil {
-		return "", err
-	}
-	signed, err := jwt.Sign(tok, jwt.WithKey(jwa.ES256, iss.key))
-	if err != nil {
-		return "", fmt.Errorf("signing a token for %s: %w", la.Code, err)
-	}
-	return string(signed), nil
+	tok, _, err := iss.dev.LASystemToken(la)
+	return tok, err
 }
 
-// close stops serving.
+// close stops serving and removes the key.
 func (iss *issuer) close() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := iss.srv.Shutdown(ctx)
 	<-iss.done
 	if errors.Is(err, http.ErrServerClosed) {
-		return nil
+		err = nil
 	}
-	return err
+	return errors.Join(err, os.RemoveAll(iss.dir))
 }

@@ -327,3 +327,21 @@ func TestPersonasJSON(t *testing.T) {
 		})
 	}
 }
+
+// TestLASystemToken: a token for an LA outside the dev directory verifies
+// as that LA's system, with the write and read scopes.
+func TestLASystemToken(t *testing.T) {
+	d := newDevIssuer(t, t.TempDir(), clockAt(t0))
+	v := devVerifier(t, d, clockAt(t0))
+	tok, ttl, err := d.LASystemToken(cpis.LocalAuthority{Code: "ZLB099", Name: "Benchmark Borough 99"})
+	if err != nil || ttl != DevTokenLifetime {
+		t.Fatalf("LASystemToken: %v, %v", ttl, err)
+	}
+	p, err := v.Verify(t.Context(), tok)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Kind != cpis.LASystem || p.LACode != "ZLB099" || !p.MayWritePlans() || !p.MayReadOwnPlans() {
+		t.Errorf("principal %+v", p)
+	}
+}
