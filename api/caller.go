@@ -38,6 +38,9 @@ func unscheduledHeader(c echo.Context) (*bool, error) {
 	return nil, cpis.E("api.unscheduledHeader", cpis.InvalidValue, cpis.Expr("http.IsUnscheduledAccessEvent"), "IsUnscheduledAccessEvent must be true or false")
 }
 
+// queryKey is where checkRequest keeps the decoded query in the echo.Context.
+const queryKey = "cpis.query"
+
 // checkRequest refuses, before any handler reads anything, a request whose
 // target is not valid UTF-8 or whose query string cannot be decoded: a
 // malformed parameter must never be dropped (dropping patient=%zz would
@@ -59,6 +62,7 @@ func (s *Server) checkRequest(next echo.HandlerFunc) echo.HandlerFunc {
 				return cpis.E(op, cpis.InvalidSearch, "the query string is not valid UTF-8 once decoded")
 			}
 		}
+		c.Set(queryKey, v) // decoded once, for the handler (queryParams)
 		return next(c)
 	}
 }

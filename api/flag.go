@@ -91,15 +91,15 @@ func (s *Server) applyWrite(c echo.Context, rc register.Caller, w register.Write
 		return err
 	}
 	p := shown.Plans[0]
-	switch res.Outcome {
-	case register.Deleted:
+	status := writeStatus(res.Outcome)
+	switch status {
+	case http.StatusNoContent:
 		versionHeaders(c, p)
-		return c.NoContent(http.StatusNoContent)
-	case register.Created:
+		return c.NoContent(status)
+	case http.StatusCreated:
 		c.Response().Header().Set(echo.HeaderLocation, s.BaseURL+"/Flag/"+p.ID+"/_history/"+strconv.Itoa(p.Version))
-		return s.writeFlag(c, http.StatusCreated, shown)
 	}
-	return s.writeFlag(c, http.StatusOK, shown) // updated, unchanged, or a retry of a write already done
+	return s.writeFlag(c, status, shown) // 201, or 200: updated, unchanged, or a retry of a write already done
 }
 
 // readFlag returns the current version of a plan (GET /Flag/{id}).

@@ -59,7 +59,8 @@ func (s *Server) searchCareTeams(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	nhs, warnings, err := search.ParsePatientOnly(queryParams(c), strict(c))
+	query := queryParams(c)
+	nhs, warnings, err := search.ParsePatientOnly(query, strict(c))
 	if err != nil {
 		return cpis.E(op, err)
 	}
@@ -71,7 +72,7 @@ func (s *Server) searchCareTeams(c echo.Context) error {
 	for i, p := range shown.Plans {
 		entries[i] = fhir.CareTeamResource(p, shown.Today)
 	}
-	return s.writeSearchset(c, "CareTeam", searchset{entries: entries, warnings: warnings, query: queryParams(c)})
+	return s.writeSearchset(c, "CareTeam", searchset{entries: entries, warnings: warnings, query: query})
 }
 
 // readCareTeam returns one plan as a CareTeam (GET /CareTeam/{id}), so that
@@ -90,10 +91,9 @@ func (s *Server) readCareTeam(c echo.Context) error {
 	return s.writeResource(c, http.StatusOK, fhir.CareTeamResource(shown.Plans[0], shown.Today))
 }
 
-// queryParams is the request's query, which checkRequest has already
-// found well-formed.
+// queryParams is the request's query, as checkRequest decoded it.
 func queryParams(c echo.Context) url.Values {
-	v, _ := url.ParseQuery(c.Request().URL.RawQuery)
+	v, _ := c.Get(queryKey).(url.Values)
 	return v
 }
 
