@@ -349,10 +349,14 @@ func TestImportAndReconcile(t *testing.T) {
 			if !contains(string(res.Body), "15") {
 				t.Errorf("the refusal does not say how many would end: %s", res.Body)
 			}
+			unreferenced := ts.create(la, example(t, "flag-cpp.json")) // written without the LA's reference
 			res, c, _ = ts.imports(la, "mode=full", ndjson(lines[:38]...))
 			mustStatus(t, res, http.StatusOK)
-			if c["ended"] != 2 {
-				t.Fatalf("full import missing two: %v", c)
+			if c["ended"] != 2 || c["notReconciled"] != 1 {
+				t.Fatalf("full import missing two, one plan without a reference: %v", c)
+			}
+			if v := ts.versionOf(la, unreferenced); v != `W/"1"` {
+				t.Errorf("a plan without a reference was changed by a full import: %s", v)
 			}
 			// The ended plans show as ended to health readers.
 			h := ts.as("ed-clinician", "GET", "/Flag?patient="+testNHS(139), nil)
