@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"strconv"
+	"time"
 
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
@@ -26,6 +27,11 @@ type Searchset struct {
 	// that were ignored.
 	Warnings []*cpis.Error
 	Total    *int // the number of matches in all pages, when known; left out otherwise
+	// LastUpdated, when set, is the Bundle's meta.lastUpdated: for a search
+	// of a feed, the instant up to which the feed was complete when it was
+	// read (store.EventPage.Horizon), so that a client knows where to ask
+	// again from.
+	LastUpdated time.Time
 }
 
 // Included is a resource added to a searchset by _include. FullURL, when
@@ -50,6 +56,9 @@ func MarshalSearchset(s Searchset) ([]byte, error) {
 	b := searchsetJSON{ResourceType: "Bundle", Type: "searchset"}
 	if s.Total != nil {
 		b.Total = new(max(*s.Total, 0))
+	}
+	if !s.LastUpdated.IsZero() {
+		b.Meta = &metaJSON{LastUpdated: instantJSON(s.LastUpdated)}
 	}
 	for _, l := range [][2]string{{"self", s.Self}, {"next", s.Next}} {
 		if l[1] != "" {
@@ -93,6 +102,7 @@ func MarshalSearchset(s Searchset) ([]byte, error) {
 type searchsetJSON struct {
 	Entry        []entryJSON `json:"entry,omitempty"`
 	Link         []linkJSON  `json:"link,omitempty"`
+	Meta         *metaJSON   `json:"meta,omitempty"`
 	ResourceType string      `json:"resourceType"`
 	Total        *int        `json:"total,omitempty"`
 	Type         string      `json:"type"`
@@ -109,6 +119,23 @@ type entryJSON struct {
 type linkJSON struct {
 	Relation string `json:"relation"`
 	URL      string `json:"url"`
+}
+
+type metaJSON struct {
+	LastUpdated string `json:"lastUpdated"`
+}
+
+// instantJSON writes t as jsonformat writes instant(t): UTC, "Z", with as
+// many fractional digits as the precision instant chooses (none, 3 or 6).
+func instantJSON(t time.Time) string {
+	layout := "2006-01-02T15:04:05.000000Z"
+	switch instant(t).Precision {
+	case dpb.Instant_SECOND:
+		layout = "2006-01-02T15:04:05Z"
+	case dpb.Instant_MILLISECOND:
+		layout = "2006-01-02T15:04:05.000Z"
+	}
+	return t.UTC().Format(layout)
 }
 
 // entryOf is the entry holding r, with fullUrl when r has an id.

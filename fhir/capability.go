@@ -50,6 +50,15 @@ var (
 		{"_cursor", "", cursorDoc, cpb.SearchParamTypeCode_STRING},
 		{"_include", "", "The national API's form only: returns the accessing practitioners' roles (the ASSIGNED entities) as PractitionerRole entries, search mode include.", cpb.SearchParamTypeCode_SPECIAL},
 	}
+	communicationSearch = []searchParam{
+		{"patient", hl7SearchParam + "clinical-patient", patientDoc, cpb.SearchParamTypeCode_REFERENCE},
+		{"recipient", hl7SearchParam + "Communication-recipient", "The local authority notified: recipient:identifier=" + ODSSystem + "|<code>. " +
+			"An LA system's own code is implied by its token; another LA's is refused.", cpb.SearchParamTypeCode_REFERENCE},
+		{"_lastUpdated", hl7SearchParam + "Resource-lastUpdated", "When the notification joined the feed (its meta.lastUpdated).", cpb.SearchParamTypeCode_DATE},
+		{"_count", "", countDoc, cpb.SearchParamTypeCode_NUMBER},
+		{"_cursor", "", cursorDoc, cpb.SearchParamTypeCode_STRING},
+		{"_sort", "", "-_lastUpdated (the default, newest first) or _lastUpdated.", cpb.SearchParamTypeCode_SPECIAL},
+	}
 	careTeamSearch = []searchParam{
 		{"patient", hl7SearchParam + "clinical-patient", patientDoc, cpb.SearchParamTypeCode_REFERENCE},
 	}
@@ -95,7 +104,7 @@ func CapabilityStatement(baseURL, version string, sec Security) *cspb.Capability
 			Mode:     &cspb.CapabilityStatement_Rest_ModeCode{Value: cpb.RestfulCapabilityModeCode_SERVER},
 			Security: restSecurity(sec),
 			Resource: []*cspb.CapabilityStatement_Rest_Resource{
-				flagCapability(), auditCapability(), careTeamCapability(),
+				flagCapability(), auditCapability(), careTeamCapability(), communicationCapability(),
 				readOnly("StructureDefinition"), readOnly("CodeSystem"), readOnly("ValueSet"), readOnly("SearchParameter"),
 				readOnly("OperationDefinition"),
 			},
@@ -146,9 +155,15 @@ func uriExtension(url, value string) *dpb.Extension {
 func flagCapability() *cspb.CapabilityStatement_Rest_Resource {
 	r := resourceCapability(cpb.ResourceTypeCode_FLAG, flagSearch,
 		vspb.TypeRestfulInteractionValueSet_READ, vspb.TypeRestfulInteractionValueSet_VREAD,
-		vspb.TypeRestfulInteractionValueSet_HISTORY_INSTANCE, vspb.TypeRestfulInteractionValueSet_SEARCH_TYPE,
+		vspb.TypeRestfulInteractionValueSet_HISTORY_INSTANCE, vspb.TypeRestfulInteractionValueSet_HISTORY_TYPE,
+		vspb.TypeRestfulInteractionValueSet_SEARCH_TYPE,
 		vspb.TypeRestfulInteractionValueSet_CREATE, vspb.TypeRestfulInteractionValueSet_UPDATE,
 		vspb.TypeRestfulInteractionValueSet_DELETE)
+	for _, i := range r.Interaction {
+		if i.Code.Value == vspb.TypeRestfulInteractionValueSet_HISTORY_TYPE {
+			i.Documentation = markdown(feedDoc)
+		}
+	}
 	r.Profile = canonical(FlagProfileURL)
 	r.Versioning = &cspb.CapabilityStatement_Rest_Resource_VersioningCode{Value: cpb.ResourceVersionPolicyCode_VERSIONED_UPDATE}
 	r.ReadHistory = boolean(true)
@@ -173,6 +188,12 @@ const (
 	importDoc = "POST /Flag/$import: an LA's file of plans as NDJSON, one Flag with its reference per line, matched by " +
 		"reference; mode=delta|full, dryRun, force. Answers a Parameters resource with the outcome and counts and " +
 		"each refused line by number (never its content)."
+	// feedDoc is the plan feed of issue 9. R4 has no place for the
+	// parameters of a history interaction, so they are stated here.
+	feedDoc = "GET /Flag/_history, for local authority systems: every version of the LA's own plans, in the order " +
+		"they were committed, oldest first. _count is the page size; follow the next link to the last page. " +
+		"_since (an instant with seconds and a time zone) asks again from the meta.lastUpdated of the last page of an " +
+		"earlier poll (the page without a next link). Polling this way misses no change and repeats none."
 	transactionDoc = "POST / with a transaction Bundle of Flag writes (POST, PUT, DELETE, conditional or not; at most " +
 		"1,000 entries by default): all are stored or none. A failure is one OperationOutcome naming Bundle.entry[i]."
 	batchDoc = "POST / with a batch Bundle of Flag writes (at most 1,000 entries by default): each entry succeeds or fails " +
@@ -192,6 +213,22 @@ func auditCapability() *cspb.CapabilityStatement_Rest_Resource {
 	r.SearchInclude = []*dpb.String{str(nationalAuditInclude)}
 	return r
 }
+
+// communicationCapability is the Access to Service Notifications of issue 9.
+func communicationCapability() *cspb.CapabilityStatement_Rest_Resource {
+	r := resourceCapability(cpb.ResourceTypeCode_COMMUNICATION, communicationSearch,
+		vspb.TypeRestfulInteractionValueSet_READ, vspb.TypeRestfulInteractionValueSet_SEARCH_TYPE)
+	r.Profile = canonical(ASNProfileURL)
+	r.SupportedProfile = []*dpb.Canonical{canonical(ASNProfileURL)}
+	r.Documentation = markdown(communicationDoc)
+	return r
+}
+
+// communicationDoc says who reads the notifications, and how.
+const communicationDoc = "Access to Service Notifications: each tells a local authority that a child on one of its plans " +
+	"was seen in unscheduled care (when, where, by whom, in which role). Local authority systems read their own, newest " +
+	"first by default; health users and auditors are refused. At most one per child, accessing organisation and LA " +
+	"in the coalescing window (24 hours by default)."
 
 func careTeamCapability() *cspb.CapabilityStatement_Rest_Resource {
 	return resourceCapability(cpb.ResourceTypeCode_CARE_TEAM, careTeamSearch,

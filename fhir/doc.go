@@ -3,25 +3,28 @@
 // protos and reads CP-IS Flags, batch and transaction Bundles of Flag
 // writes, and their conditions from client JSON.
 //
-// Every resource this package produces (Flag, CareTeam, AuditEvent,
-// OperationOutcome, the history and batch-response Bundles, the $import
-// Parameters, the CapabilityStatement) is built as an R4 proto and rendered
-// by google/fhir's jsonformat package (MarshalResource), and a client's Flag
-// or Bundle is read by jsonformat (ParseFlag, ParseWriteBundle). (The
+// Every resource this package produces (Flag, CareTeam, AuditEvent, the
+// Communication of an ASN, OperationOutcome, the history Bundles of one plan
+// and of the plan feed, the batch-response Bundles, the $import Parameters,
+// the CapabilityStatement) is built as an R4 proto and rendered by
+// google/fhir's jsonformat package (MarshalResource), and a client's Flag or
+// Bundle is read by jsonformat (ParseFlag, ParseWriteBundle). (The
 // conformance resources in profiles/ are static JSON files that the api
 // package serves as they are.) These pieces of JSON are handled by hand
 // here, with encoding/json:
 //
 //   - The searchset Bundle (MarshalSearchset). Its envelope (resourceType,
-//     type, total, link, and each entry's fullUrl and search.mode) is
-//     written from the small structs in bundle.go; each entry's resource is
-//     jsonformat's output, embedded unchanged. Building the whole Bundle as a
-//     proto and rendering it with jsonformat cost more than the search it
-//     reports (cmd/cpisbench). The bytes are the ones jsonformat writes for
-//     the same Bundle built as a proto (keys in alphabetical order, no HTML
-//     escaping): testdata/searchset.json, written when jsonformat still
-//     rendered the whole Bundle, pins them (TestGolden), and the tests read
-//     the output back with jsonformat's validating R4 reader.
+//     type, total, link, meta.lastUpdated, and each entry's fullUrl and
+//     search.mode) is written from the small structs in bundle.go; each
+//     entry's resource is jsonformat's output, embedded unchanged. Building
+//     the whole Bundle as a proto and rendering it with jsonformat cost more
+//     than the search it reports (cmd/cpisbench). The bytes are the ones
+//     jsonformat writes for the same Bundle built as a proto (keys in
+//     alphabetical order, no HTML escaping): testdata/searchset.json, written
+//     when jsonformat still rendered the whole Bundle, pins them
+//     (TestGolden), TestSearchsetLastUpdated compares them with jsonformat's
+//     rendering of the same Bundle, meta included, and the tests read the
+//     output back with jsonformat's validating R4 reader.
 //   - The top level of a client's Flag or Bundle (decodeEnvelope in
 //     parse.go), decoded only to check that the body is one JSON object with
 //     the expected resourceType before jsonformat reads it, so that the
@@ -68,6 +71,13 @@ const (
 	TraceIDSystem         = CanonicalBase + "/Id/trace-id"   // AuditEvent entity: the national API's TraceID header
 	ClientIDSystem        = CanonicalBase + "/Id/client-id"  // AuditEvent agent: an LA system's OAuth client id
 	serverObserverSystem  = "urn:ietf:rfc:3986"              // the observer is named by its base URL
+)
+
+// Access to Service Notifications and the change feeds (issue 9): the
+// Communication profile of an ASN and the code of its category.
+const (
+	ASNProfileURL          = CanonicalBase + "/StructureDefinition/cpis-asn"
+	NotificationTypeSystem = CanonicalBase + "/CodeSystem/cpis-notification-type"
 )
 
 // Bulk upload (issue 8): the LA's plan reference, the CP-IS upload response

@@ -66,6 +66,8 @@ func goldenResources() map[string]proto.Message {
 		"flag.json":                FlagResource(p, today, cpis.OwnerView),
 		"careteam.json":            CareTeamResource(p, today),
 		"history.json":             HistoryBundle(testBase, history(p), today, cpis.OwnerView),
+		"history-feed.json":        FeedBundle(goldenFeed()),
+		"communication.json":       CommunicationResource(sampleASN(), asnStamp),
 		"auditevent.json":          AuditEventResource(healthSearchRecord(), testBase),
 		"auditevent-la.json":       AuditEventResource(laCreateRecord(), testBase),
 		"practitionerrole.json":    PractitionerRoleResource(healthSearchRecord().Actor),
@@ -250,6 +252,7 @@ func TestURLsDefined(t *testing.T) {
 		FlagProfileURL, EmergencyPhoneURL, OfficePhoneURL, ChildBirthDateURL,
 		PlanTypeSystem, PlanTypeValueSet, AccessTypeSystem, AccessTypeValueSet, AuditEntityTypeSystem,
 		FlagCodeSearchURL, FlagStatusSearchURL, UploadRecordSystem, UploadFileSystem, ImportOperationURL,
+		ASNProfileURL, NotificationTypeSystem,
 	} {
 		if !defined[u] {
 			t.Errorf("%s is not defined in profiles/", u)
@@ -269,6 +272,7 @@ func TestCodeSystemsMatch(t *testing.T) {
 		{"cpis-audit-entity-type", map[string]string{traceIDCode: traceIDLabel}},
 		{"cpis-upload-record-response", recordResponses},
 		{"cpis-upload-file-response", fileResponses},
+		{"cpis-notification-type", map[string]string{asnCategoryCode: asnCategoryDisplay}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {

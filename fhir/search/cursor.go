@@ -5,6 +5,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"regexp"
+	"strconv"
 	"time"
 
 	"github.com/cpis-fhir/cpis/internal/cpis"
@@ -22,10 +23,14 @@ import (
 // Form 1, base64url without padding of:
 //
 //	byte 0     1, the form
-//	byte 1     'F' in a Flag search, 'A' in an AuditEvent search
+//	byte 1     'F' in a Flag search, 'A' in an AuditEvent search, 'C' in a
+//	           Communication search, 'H' in the plan feed (GET /Flag/_history)
 //	8 bytes    (Flag only) AsOf, microseconds since the Unix epoch, big-endian; 0 for none
-//	8 bytes    the key's instant (last update, or time recorded), the same way
-//	the rest   the key's id: 1 to 64 of A-Z a-z 0-9 . - (a FHIR id)
+//	8 bytes    the key's instant (last update, time recorded, or an event's
+//	           stamp on the feed), the same way
+//	the rest   the key's id: 1 to 64 of A-Z a-z 0-9 . - (a FHIR id); for
+//	           'C' and 'H', the event's position in the log in decimal, with
+//	           no leading zero (store.EventKey)
 //
 // Instants are whole microseconds from 1970 to the end of 9999, the
 // precision the stores keep. Each cursor has one encoding: the decoder
@@ -38,8 +43,10 @@ type cursor struct {
 
 // The kinds of cursor: one search's cursor is refused by another.
 const (
-	flagCursor  byte = 'F'
-	auditCursor byte = 'A'
+	flagCursor          byte = 'F'
+	auditCursor         byte = 'A'
+	communicationCursor byte = 'C'
+	historyCursor       byte = 'H'
 )
 
 const (
@@ -49,10 +56,13 @@ const (
 	maxCursorLen = (2 + 8 + 8 + maxCursorID + 2) / 3 * 4
 )
 
-// cursorID is what the id of a key may be; base64URL is the alphabet of a cursor.
+// cursorID is what the id of a key may be, cursorPosition what the id of
+// an event's key may be (a positive int64, written one way only);
+// base64URL is the alphabet of a cursor.
 var (
-	cursorID  = regexp.MustCompile(`^[A-Za-z0-9.-]{1,64}$`)
-	base64URL = regexp.MustCompile(`^[A-Za-z0-9_-]*$`)
+	cursorID       = regexp.MustCompile(`^[A-Za-z0-9.-]{1,64}$`)
+	cursorPosition = regexp.MustCompile(`^[1-9][0-9]{0,18}$`)
+	base64URL      = regexp.MustCompile(`^[A-Za-z0-9_-]*$`)
 )
 
 // lastMicro is the last microsecond a cursor may hold: the end of 9999.
@@ -111,7 +121,24 @@ func decodeCursor(kind byte, s string) (cursor, error) {
 	if c.id = string(b[8:]); !cursorID.MatchString(c.id) {
 		return cursor{}, errCursor
 	}
+	if isEventCursor(kind) {
+		if _, ok := positionOf(c.id); !ok {
+			return cursor{}, errCursor
+		}
+	}
 	return c, nil
+}
+
+// isEventCursor reports whether kind's key is an event's (stamp, position).
+func isEventCursor(kind byte) bool { return kind == communicationCursor || kind == historyCursor }
+
+// positionOf reads an event cursor's id as a position.
+func positionOf(id string) (int64, bool) {
+	if !cursorPosition.MatchString(id) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(id, 10, 64)
+	return n, err == nil
 }
 
 // cursorTime is the instant of us microseconds since the epoch, if a
@@ -135,6 +162,22 @@ func (p *parser) cursor(name string, values []string, kind byte) (cursor, bool) 
 		return cursor{}, false
 	}
 	return c, true
+}
+
+// eventCursor reads the one value of _cursor of a search of the event log
+// (kind communicationCursor or historyCursor) as the key it continues after.
+func (p *parser) eventCursor(name string, values []string, kind byte) (*store.EventKey, bool) {
+	c, ok := p.cursor(name, values, kind)
+	if !ok {
+		return nil, false
+	}
+	pos, _ := positionOf(c.id) // decodeCursor checked it
+	return &store.EventKey{Stamp: c.at, Position: pos}, true
+}
+
+// eventCursorOf is the _cursor of a search of kind that continues after k.
+func eventCursorOf(kind byte, k store.EventKey) string {
+	return cursor{at: k.Stamp, id: strconv.FormatInt(k.Position, 10)}.encode(kind)
 }
 
 // planCursor is the _cursor of a Flag search that continues after q.After,

@@ -88,9 +88,14 @@ type AuditRecord struct {
 	// "Child Protection Information Previously Viewed By" history.
 	Access bool
 	// Unscheduled marks a view in unscheduled care (B0107), of which the
-	// responsible LA is to be notified (an ASN: sending it is not yet
-	// implemented); a scheduled-care view (B0170) notifies no one.
+	// responsible LAs are notified (ASNs); a scheduled-care view (B0170)
+	// notifies no one.
 	Unscheduled bool
+	// ASNs are the notifications this access sends, one per responsible LA
+	// of the plans shown: the store keeps each (unless coalesced) in the
+	// same transaction as the record, so there is never one without the
+	// other. Not read back: the event log holds them (store.Store.Events).
+	ASNs []ASN
 	// LACodes are the responsible LAs of the plans concerned, so that an LA can
 	// be shown the access history of its own plans.
 	LACodes []string
