@@ -238,7 +238,7 @@ func TestDevTokenShape(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, c[k], w)
 		}
 	}
-	for k, w := range map[string]any{"iss": devIssuerURL, "aud": testAudience, "sub": "la-ZLA01", "la_code": "ZLA01", "client_id": "la-ZLA01", "scope": "system/Flag.write system/Flag.read"} {
+	for k, w := range map[string]any{"iss": devIssuerURL, "aud": testAudience, "sub": "la-ZLA01", "la_code": "ZLA01", "client_id": "la-ZLA01", "scope": "system/Flag.write system/Flag.read system/Communication.read"} {
 		if !cmp.Equal(c[k], w) && !cmp.Equal(c[k], []any{w}) {
 			t.Errorf("%s = %v, want %v", k, c[k], w)
 		}

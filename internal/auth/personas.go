@@ -42,7 +42,7 @@ var (
 	// scope too, which must not open the audit trail to a role that is not
 	// an auditing one.
 	deskScopes = []string{"openid", "profile", "user/Flag.read", "user/AuditEvent.read"}
-	laScopes   = []string{"system/Flag.write", "system/Flag.read"}
+	laScopes   = []string{"system/Flag.write", "system/Flag.read", "system/Communication.read"}
 )
 
 // devPersonas are the four health users of one fictional trust, then one

@@ -58,6 +58,14 @@ func (p *Principal) MayReadOwnPlans() bool {
 	return p.isLA() && p.grants("system", "Flag", "rs")
 }
 
+// MayReadNotifications reports whether the principal is a local
+// authority's system allowed to read the Access to Service Notifications
+// sent to it: system/Communication.read (v1) or a v2 system/Communication
+// scope with read and search (e.g. system/Communication.rs).
+func (p *Principal) MayReadNotifications() bool {
+	return p.isLA() && p.grants("system", "Communication", "rs")
+}
+
 // MayAudit reports whether the token allows searching the audit trail of
 // the principal's own organisation (Actor.OrgCode): a health user with a
 // selected role in an organisation, granted user/AuditEvent.read (v1) or

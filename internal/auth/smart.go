@@ -131,6 +131,7 @@ func SupportedScopes() []string {
 		"user/AuditEvent.read", "user/AuditEvent.rs",
 		"system/Flag.read", "system/Flag.rs",
 		"system/Flag.write", "system/Flag.cud",
+		"system/Communication.read", "system/Communication.rs",
 	}
 }
 

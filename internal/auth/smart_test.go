@@ -215,6 +215,7 @@ func TestDevSMARTConfigurationJSON(t *testing.T) {
 		"scopes_supported": []any{
 			"user/Flag.read", "user/Flag.rs", "user/AuditEvent.read", "user/AuditEvent.rs",
 			"system/Flag.read", "system/Flag.rs", "system/Flag.write", "system/Flag.cud",
+			"system/Communication.read", "system/Communication.rs",
 		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -277,6 +278,7 @@ func TestDiscover(t *testing.T) {
 func TestSupportedScopesAreUnderstood(t *testing.T) {
 	checks := []struct{ level, resource, perms string }{
 		{"user", "Flag", "rs"}, {"user", "AuditEvent", "rs"}, {"system", "Flag", "rs"}, {"system", "Flag", "cud"},
+		{"system", "Communication", "rs"},
 	}
 	for _, s := range SupportedScopes() {
 		t.Run(s, func(t *testing.T) {
