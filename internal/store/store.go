@@ -60,7 +60,23 @@ type Store interface {
 	// AppendAudit stores recs in one transaction: all of them, or none and an
 	// error. Only when it returns nil may a response carrying the data they
 	// describe leave the server.
+	//
+	// Each ASN of a record (AuditRecord.ASNs) is appended to the event log
+	// (ASNSent) in the same transaction, unless it coalesces
+	// (cpis.ASN.CoalescesWith) with an ASN the log holds or this call stores
+	// before it (records and their ASNs in order). The check and the append
+	// are atomic with respect to every other writer, on every replica: two
+	// concurrent accesses inside one window never both send.
 	AppendAudit(ctx context.Context, recs []cpis.AuditRecord) error
+
+	// Events returns one page of the event log (see events.go). Invalid if
+	// CheckEventQuery refuses q.
+	Events(ctx context.Context, q EventQuery) (EventPage, error)
+
+	// DeleteEventsBefore removes the events with a Stamp before cutoff
+	// (retention) and returns how many it removed. Plan versions and audit
+	// records are not touched.
+	DeleteEventsBefore(ctx context.Context, cutoff time.Time) (int64, error)
 
 	// AccessHistory returns the child's "previously viewed by" list: up to
 	// q.Limit records with Access set for q.NHSNumber, newest first (ties
@@ -93,7 +109,8 @@ type Importer interface {
 	// (the overlap rule, cpis.Plan.Overlaps, is the register's): an import
 	// takes another system's register as it is, and any duplicates in it
 	// are for their LA to withdraw. It stores no digest (Version.Digest
-	// ""), so WriteTx.ByDigest finds none of these plans. Invalid if a plan
+	// ""), so WriteTx.ByDigest finds none of these plans. Each plan is an
+	// event of the log (PlanChanged), as if written. Invalid if a plan
 	// has no ID or LastUpdated, or fails cpis.Plan.Validate; Conflict if a
 	// plan id is already stored or appears twice, or a reference is held by
 	// another of its LA's plans not entered in error (stored or imported);
@@ -163,6 +180,9 @@ type WriteTx interface {
 	// Put writes in bulk: a call with thousands of versions costs a few
 	// statements, not thousands, and may be called many times in one
 	// transaction (an import calls it once per chunk of about 1,000 lines).
+	//
+	// Every version stored is also an event of the log (PlanChanged), which
+	// takes its position when the transaction commits (events.go).
 	Put(ctx context.Context, versions []Version, recs []cpis.AuditRecord) error
 
 	// Commit makes the transaction's writes durable and visible, and ends

@@ -36,13 +36,75 @@ const AccessHistoryQuery = `SELECT ` + auditColumnList + ` FROM audit_events a
 // noise and a pipelined batch of INSERTs was clearly slower; COPY won because
 // a multi-row INSERT is a different statement for every batch size, each
 // prepared and cached on every connection.
+//
+// Records that send ASNs take another path (appendWithASNs): only they
+// touch the event log, so the reads that send none never wait for its lock.
 func (s *Store) AppendAudit(ctx context.Context, recs []cpis.AuditRecord) error {
 	const op = "postgres.AppendAudit"
 	if len(recs) == 0 {
 		return nil
 	}
-	src := pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) { return auditArgs(recs[i]), nil })
-	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"audit_events"}, auditColumns, src)
+	if asns := asnsOf(recs); len(asns) > 0 {
+		return asnError(op, s.appendWithASNs(ctx, recs, asns))
+	}
+	_, err := s.pool.CopyFrom(ctx, pgx.Identifier{"audit_events"}, auditColumns, auditRows(recs))
+	return dbError(op, err)
+}
+
+// auditRows are recs as COPY reads them.
+func auditRows(recs []cpis.AuditRecord) pgx.CopyFromSource {
+	return pgx.CopyFromSlice(len(recs), func(i int) ([]any, error) { return auditArgs(recs[i]), nil })
+}
+
+// appendWithASNs stores recs and logs asns, the ASNs they send, in one
+// transaction, in as few round trips as it can: a few records (up to
+// copyAudits, as in WriteTx.Put) are inserted in one pipeline with BEGIN,
+// the ASNs and COMMIT, one round trip; more are copied after a BEGIN of
+// their own, and the ASNs and COMMIT follow in one pipeline, four round
+// trips. Either way the log's lock is held for the ASNs' two statements
+// and the commit only. A transaction that failed is rolled back here, so
+// that its connection goes back to the pool.
+func (s *Store) appendWithASNs(ctx context.Context, recs []cpis.AuditRecord, asns []cpis.ASN) error {
+	c, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer c.Release()
+	err = appendInTx(ctx, c.Conn(), recs, asns)
+	if err != nil && c.Conn().PgConn().TxStatus() != 'I' {
+		c.Exec(context.WithoutCancel(ctx), "ROLLBACK")
+	}
+	return err
+}
+
+// appendInTx is appendWithASNs on one connection.
+func appendInTx(ctx context.Context, c *pgx.Conn, recs []cpis.AuditRecord, asns []cpis.ASN) error {
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	if len(recs) <= copyAudits {
+		for _, r := range recs {
+			b.Queue(insertAudit, auditArgs(r)...)
+		}
+	} else {
+		if err := c.SendBatch(ctx, b).Close(); err != nil {
+			return err
+		}
+		if _, err := c.CopyFrom(ctx, pgx.Identifier{"audit_events"}, auditColumns, auditRows(recs)); err != nil {
+			return err
+		}
+		b = &pgx.Batch{}
+	}
+	queueASNs(b, asns)
+	b.Queue("COMMIT")
+	return c.SendBatch(ctx, b).Close()
+}
+
+// asnError translates an error of AppendAudit with ASNs: an ASN whose id
+// is taken is the caller's Conflict.
+func asnError(op string, err error) error {
+	if uniqueViolation(err, asnIndex) {
+		return cpis.E(op, cpis.Conflict, "an ASN with this id is already stored")
+	}
 	return dbError(op, err)
 }
 

@@ -4,10 +4,13 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/uuid"
 
 	"github.com/cpis-fhir/cpis/internal/cpis"
 	"github.com/cpis-fhir/cpis/internal/store"
@@ -375,6 +378,231 @@ func wantProbes(t *testing.T, explain []byte, index string, most float64) {
 	})
 	if read > most {
 		t.Errorf("the statement read %v rows of plans, want at most %v", read, most)
+	}
+	if t.Failed() {
+		t.Logf("plan: %s", explain)
+	}
+}
+
+// TestEventPagesReadThePage checks, with EXPLAIN ANALYZE, that a page of
+// the event log reads the page through the index that serves its query,
+// in order, without sorting, and stops there; that the plan version of
+// each plan event is found by plan_versions' primary key; and that the
+// look-ups of ASNs (by id, of a child, and AppendAudit's coalescing check)
+// read only through the partial indexes on ASNs. The log holds 45,000
+// plan events of 150 LAs and 45,000 ASNs, one a second, analyzed. Each
+// query runs as a custom and as a generic plan (which pgx's statement
+// cache reuses).
+func TestEventPagesReadThePage(t *testing.T) {
+	s := open(t, pgtest.MigratedURL(t))
+	defer s.Close()
+	ctx := t.Context()
+	las := make([]cpis.LocalAuthority, 150)
+	codes := make([]string, len(las))
+	for i := range las {
+		las[i] = cpis.LocalAuthority{Code: fmt.Sprintf("ZL%03d", i), Name: fmt.Sprintf("Test LA %d", i)}
+		codes[i] = las[i].Code
+	}
+	plans := make([]cpis.Plan, 45_000)
+	for i := range plans {
+		plans[i] = plan(testNHS(i % 3_000))
+		plans[i].LA = las[i%len(las)]
+	}
+	if err := s.ImportPlans(ctx, plans); err != nil {
+		t.Fatal(err)
+	}
+	// ASNs after them, to each LA, from seven organisations; then every
+	// event a second apart. The rows are made here: the test is about their
+	// shape, not how they came.
+	base := time.Date(2026, time.January, 1, 0, 0, 0, 0, time.UTC)
+	for _, st := range []struct {
+		sql  string
+		args []any
+	}{
+		{`INSERT INTO event_log (position, stamp, kind, la_code, nhs_number, asn_id, audit_id,
+			sent, plan_ids, org_code, org_name, user_name, role_name)
+		SELECT 45000 + i, $1, 'asn', ($2::text[])[1 + i % 150], ($3::text[])[1 + i % 3000], gen_random_uuid()::text,
+			gen_random_uuid()::text, $1, '{}', 'RXX0' || i % 7, 'Test Hospital', 'Test Practitioner', 'Role'
+		FROM generate_series(1, 45000) AS i`, []any{base, codes, nhsList(3_000)}},
+		{`UPDATE event_log SET stamp = $1::timestamptz + position * interval '1 second'`, []any{base}},
+		{`UPDATE event_log SET sent = stamp WHERE kind = 'asn'`, nil},
+		{`UPDATE event_head SET position = 90000, stamp = $1::timestamptz + 90000 * interval '1 second'`, []any{base}},
+		{`ANALYZE event_log, plan_versions`, nil},
+	} {
+		if _, err := s.Pool().Exec(ctx, st.sql, st.args...); err != nil {
+			t.Fatalf("%s: %v", st.sql, err)
+		}
+	}
+	at := func(position int) time.Time { return base.Add(time.Duration(position) * time.Second) }
+	var asnID, asnLA string
+	if err := s.Pool().QueryRow(ctx, `SELECT asn_id, la_code FROM event_log WHERE position = 50000`).Scan(&asnID, &asnLA); err != nil {
+		t.Fatal(err)
+	}
+	const limit = 50
+	old, nhs := store.OldestFirst, testNHS(7)
+	tests := []struct {
+		name  string
+		q     store.EventQuery
+		index string  // the one index event_log is read through
+		most  float64 // rows of event_log read, at most
+		sorts bool    // a sort of the few rows read is allowed
+	}{
+		{"an LA's plan changes, from a key", store.EventQuery{Kind: store.PlanChanged, LACode: codes[0], Order: old,
+			After: &store.EventKey{Stamp: at(15_001), Position: 15_001}}, "event_log_la_idx", limit + 1, false},
+		{"an LA's ASNs, newest first", store.EventQuery{Kind: store.ASNSent, LACode: codes[1]}, "event_log_la_idx", limit + 1, false},
+		{"an LA's ASNs in a period, newest first, from a key", store.EventQuery{Kind: store.ASNSent, LACode: codes[1],
+			From: at(50_000), Before: at(89_000), After: &store.EventKey{Stamp: at(88_001), Position: 88_001}},
+			"event_log_la_idx", limit + 1, false},
+		// 45,000 ASNs to 3,000 children: each child's are 15, all to one LA.
+		{"an LA's ASNs about a child", store.EventQuery{Kind: store.ASNSent, LACode: codes[7], NHSNumber: nhs},
+			"event_log_asn_coalesce_idx", 15, true},
+		{"an ASN by id", store.EventQuery{Kind: store.ASNSent, LACode: asnLA, ASNID: asnID}, "event_log_asn_idx", 1, true},
+		{"the whole log, from a key", store.EventQuery{Order: old, After: &store.EventKey{Stamp: at(20_000), Position: 20_000}},
+			"event_log_stamp_idx", limit + 1, false},
+	}
+	c, err := s.Pool().Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Release()
+	for i, tt := range tests {
+		if tt.q.Limit == 0 {
+			tt.q.Limit = limit
+		}
+		sql, args := postgres.EventsSQL(tt.q)
+		name := fmt.Sprintf("events_%d", i)
+		if _, err := c.Exec(ctx, "PREPARE "+name+" AS "+sql); err != nil {
+			t.Fatalf("%s: %v", sql, err)
+		}
+		for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+			t.Run(mode+"/"+tt.name, func(t *testing.T) {
+				if _, err := c.Exec(ctx, "SET plan_cache_mode = "+mode); err != nil {
+					t.Fatal(err)
+				}
+				var out []byte
+				if err := c.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE "+name+"("+literals(t, args)+")").Scan(&out); err != nil {
+					t.Fatal(err)
+				}
+				wantEventScans(t, out, tt.index, tt.most, tt.sorts)
+			})
+		}
+	}
+	// AppendAudit runs the coalescing check with its generic plan, but the
+	// custom plan is checked too.
+	args := []any{[]string{uuid.NewString()}, []string{uuid.NewString()}, []time.Time{at(90_001)}, []string{string(nhs)},
+		[]string{codes[7]}, []int32{1}, []int32{0}, []string{"RXX01"}, []string{"Test Hospital"},
+		[]string{"Test Practitioner"}, []string{"Role"}, []int64{cpis.DefaultASNCoalesceWindow.Microseconds()}, []string{}}
+	if _, err := c.Exec(ctx, "PREPARE append_asns AS "+postgres.AppendASNs); err != nil {
+		t.Fatal(err)
+	}
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		t.Run(mode+"/the coalescing check", func(t *testing.T) {
+			tx, err := c.Begin(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer tx.Rollback(ctx) // the statement logs an ASN
+			if _, err := tx.Exec(ctx, "SET LOCAL plan_cache_mode = "+mode); err != nil {
+				t.Fatal(err)
+			}
+			var out []byte
+			if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, FORMAT JSON) EXECUTE append_asns("+literals(t, args)+")").Scan(&out); err != nil {
+				t.Fatal(err)
+			}
+			probed := false
+			explained(t, out).walk(func(n planNode) {
+				if n.RelationName != "event_log" || n.NodeType == "ModifyTable" {
+					return
+				}
+				probed = true
+				if n.IndexName != "event_log_asn_coalesce_idx" {
+					t.Errorf("event_log is read by %s %s, want an index scan on event_log_asn_coalesce_idx", n.NodeType, n.IndexName)
+				}
+			})
+			if !probed {
+				t.Error("the plan does not read event_log")
+			}
+			if t.Failed() {
+				t.Logf("plan: %s", out)
+			}
+		})
+	}
+}
+
+// nhsList is the first n test NHS numbers.
+func nhsList(n int) []string {
+	out := make([]string, n)
+	for i := range out {
+		out[i] = string(testNHS(i))
+	}
+	return out
+}
+
+// literals writes query arguments as SQL literals, for EXECUTE.
+func literals(t *testing.T, args []any) string {
+	t.Helper()
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = literal(t, a)
+	}
+	return strings.Join(out, ", ")
+}
+
+// literal writes one argument, a string, time, integer or a slice of one
+// of them, as an SQL literal.
+func literal(t *testing.T, a any) string {
+	t.Helper()
+	array := func(typ string, n int, elem func(i int) string) string {
+		elems := make([]string, n)
+		for i := range elems {
+			elems[i] = elem(i)
+		}
+		return "ARRAY[" + strings.Join(elems, ", ") + "]::" + typ + "[]"
+	}
+	switch v := a.(type) {
+	case string:
+		return "'" + strings.ReplaceAll(v, "'", "''") + "'"
+	case time.Time:
+		return "'" + v.Format(time.RFC3339Nano) + "'::timestamptz"
+	case int, int32, int64:
+		return fmt.Sprint(v)
+	case []string:
+		return array("text", len(v), func(i int) string { return literal(t, v[i]) })
+	case []time.Time:
+		return array("timestamptz", len(v), func(i int) string { return literal(t, v[i]) })
+	case []int32:
+		return array("int", len(v), func(i int) string { return literal(t, v[i]) })
+	case []int64:
+		return array("bigint", len(v), func(i int) string { return literal(t, v[i]) })
+	}
+	t.Fatalf("no literal for %T", a)
+	return ""
+}
+
+// wantEventScans fails unless the plan reads event_log through index only,
+// at most most rows of it, and plan_versions by its primary key, and sorts
+// nothing unless sorts.
+func wantEventScans(t *testing.T, explain []byte, index string, most float64, sorts bool) {
+	t.Helper()
+	read := 0.0
+	explained(t, explain).walk(func(n planNode) {
+		if !sorts && (n.NodeType == "Sort" || n.NodeType == "Incremental Sort") {
+			t.Errorf("the plan sorts: %s", n.NodeType)
+		}
+		switch n.RelationName {
+		case "event_log":
+			if n.IndexName != index {
+				t.Errorf("event_log is read by %s %s, want an index scan on %s", n.NodeType, n.IndexName, index)
+			}
+			read += (n.ActualRows + n.RowsRemovedByFilter) * n.ActualLoops
+		case "plan_versions":
+			if n.IndexName != "plan_versions_pkey" {
+				t.Errorf("plan_versions is read by %s %s, want an index scan on plan_versions_pkey", n.NodeType, n.IndexName)
+			}
+		}
+	})
+	if read > most {
+		t.Errorf("the query read %v rows of event_log, want at most %v", read, most)
 	}
 	if t.Failed() {
 		t.Logf("plan: %s", explain)

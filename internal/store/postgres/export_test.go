@@ -25,3 +25,11 @@ const (
 	TxRemove      = txRemove
 	WriteSettings = writeSettings
 )
+
+// SetBeforeCommit sets the function WriteTx.Commit calls between logging
+// the transaction's events and committing, while it holds the event log's
+// lock. Set it before the store is used.
+func (s *Store) SetBeforeCommit(f func()) { s.beforeCommit = f }
+
+// AppendASNs is the statement that logs ASNs, for EXPLAIN.
+var AppendASNs = appendASNs

@@ -27,7 +27,7 @@ var faultTime = time.Date(2026, time.November, 20, 9, 0, 0, 0, time.UTC)
 // calls are store operations that fail Unavailable, never Other, when the
 // database goes away, and succeed again once it is back.
 func calls(s *postgres.Store) map[string]func(ctx context.Context) error {
-	nhs := testNHS(42)
+	nhs, la := testNHS(42), cpis.TrustDirectory()[0].Code
 	return map[string]func(ctx context.Context) error{
 		"Ping": s.Ping,
 		"SearchPlans": func(ctx context.Context) error {
@@ -43,6 +43,24 @@ func calls(s *postgres.Store) map[string]func(ctx context.Context) error {
 				End: start.AddDays(6), LA: cpis.TrustDirectory()[0].LocalAuthority,
 				EmergencyPhone: "020 7946 0101", LastUpdated: faultTime}
 			return putPlans(ctx, s, p.LA.Code, []store.Version{{Plan: p}}, record(nhs, faultTime))
+		},
+		"AppendAudit with ASNs": func(ctx context.Context) error {
+			return s.AppendAudit(ctx, []cpis.AuditRecord{withASN(record(nhs, faultTime), la)})
+		},
+		"AppendAudit with ASNs, by COPY": func(ctx context.Context) error {
+			recs := make([]cpis.AuditRecord, 20)
+			for i := range recs {
+				recs[i] = withASN(record(nhs, faultTime), la)
+			}
+			return s.AppendAudit(ctx, recs)
+		},
+		"Events": func(ctx context.Context) error {
+			_, err := s.Events(ctx, store.EventQuery{LACode: la, Limit: 10})
+			return err
+		},
+		"DeleteEventsBefore": func(ctx context.Context) error {
+			_, err := s.DeleteEventsBefore(ctx, faultTime.AddDate(-1, 0, 0))
+			return err
 		},
 		"AccessHistory": func(ctx context.Context) error {
 			_, err := s.AccessHistory(ctx, store.AccessQuery{NHSNumber: nhs, Limit: 25})

@@ -26,7 +26,9 @@ func splitColumns(list string) []string {
 }
 
 // ImportPlans stores plans as version 1 each with two COPYs, into
-// plan_versions and plans, in one transaction.
+// plan_versions and plans, and logs their events with one statement, in
+// one transaction. The events' statement takes the event log's lock, so
+// it comes last: other writers of events wait for it and the commit only.
 func (s *Store) ImportPlans(ctx context.Context, plans []cpis.Plan) error {
 	const op = "postgres.ImportPlans"
 	if err := store.CheckImport(op, plans); err != nil {
@@ -48,7 +50,13 @@ func (s *Store) ImportPlans(ctx context.Context, plans []cpis.Plan) error {
 				return err
 			}
 		}
-		return nil
+		var events planEvents
+		for _, p := range plans {
+			p.Version = 1
+			events.add(p)
+		}
+		_, err := tx.Exec(ctx, appendPlanEvents, events.args()...)
+		return err
 	})
 	switch {
 	case uniqueViolation(err, versionsPKey):

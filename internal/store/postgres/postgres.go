@@ -34,6 +34,10 @@ type Store struct {
 	// lockWait bounds how long BeginWrite waits for another transaction
 	// writing the same LA's plans (lock_timeout).
 	lockWait time.Duration
+	// beforeCommit, when set (by tests only), is called by WriteTx.Commit
+	// between logging the transaction's events and committing, while it
+	// holds the event log's lock: a test delays commits with it.
+	beforeCommit func()
 }
 
 var _ store.Store = (*Store)(nil)

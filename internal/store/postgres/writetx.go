@@ -118,13 +118,18 @@ func (s *Store) BeginWrite(ctx context.Context, laCode string) (store.WriteTx, e
 		}
 		return nil, dbError(op, err)
 	}
-	return &writeTx{tx: tx, la: laCode}, nil
+	return &writeTx{tx: tx, la: laCode, beforeCommit: s.beforeCommit}, nil
 }
 
 // writeTx is a store.WriteTx on PostgreSQL.
 type writeTx struct {
 	tx pgx.Tx
 	la string
+	// events are the plan events of the versions Put stored, logged by
+	// Commit (events.go).
+	events planEvents
+	// beforeCommit is the store's test hook (Store.beforeCommit).
+	beforeCommit func()
 	store.TxState
 }
 
@@ -302,6 +307,9 @@ func (w *writeTx) Put(ctx context.Context, versions []store.Version, recs []cpis
 		if err := w.putRun(ctx, op, versions[:n], recs); err != nil {
 			return w.fail(op, err)
 		}
+		for _, v := range versions[:n] {
+			w.events.add(v.Plan)
+		}
 		versions, recs = versions[n:], nil
 	}
 	if len(recs) > 0 {
@@ -436,12 +444,26 @@ func versionArrays(versions []store.Version) []any {
 		updated, refs, until, requestIDs, digests}
 }
 
-// Commit commits, unless an earlier call failed: then it rolls back.
+// Commit logs the events of the versions stored, then commits, unless an
+// earlier call failed: then it rolls back. The events are logged by the
+// last statement before COMMIT, which takes the event log's lock (see
+// events.go): it is held for that statement and the commit, never while
+// the transaction's other work runs.
 func (w *writeTx) Commit(ctx context.Context) error {
 	const op = "postgres.WriteTx.Commit"
 	if err := w.Usable(op); err != nil {
 		w.Rollback(ctx) // does nothing once ended
 		return err
+	}
+	if len(w.events.ids) > 0 {
+		if _, err := w.tx.Exec(ctx, appendPlanEvents, w.events.args()...); err != nil {
+			err = w.fail(op, err)
+			w.Rollback(ctx)
+			return err
+		}
+		if w.beforeCommit != nil {
+			w.beforeCommit()
+		}
 	}
 	w.End()
 	if err := w.tx.Commit(ctx); err != nil {

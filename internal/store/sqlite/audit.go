@@ -30,13 +30,17 @@ const (
 		ORDER BY a.recorded DESC, a.id DESC LIMIT ? + 0`
 )
 
-// AppendAudit stores recs in one transaction, through one prepared insert.
+// AppendAudit stores recs in one transaction, through one prepared insert,
+// and then sends their ASNs (sendASNs), if they carry any.
 func (s *Store) AppendAudit(ctx context.Context, recs []cpis.AuditRecord) error {
 	if len(recs) == 0 {
 		return nil
 	}
 	return s.write(ctx, "sqlite.AppendAudit", func(tx *sql.Tx) error {
-		return s.insertAudit(ctx, tx, recs)
+		if err := s.insertAudit(ctx, tx, recs); err != nil {
+			return err
+		}
+		return sendASNs(ctx, s.boundTo(ctx, tx), recs)
 	})
 }
 

@@ -17,7 +17,8 @@ var _ store.Importer = (*Store)(nil)
 const importChunk = 500
 
 // ImportPlans stores plans as version 1 each, in one transaction, through
-// multi-row inserts prepared once per transaction.
+// multi-row inserts prepared once per transaction, and logs them in the
+// order given.
 func (s *Store) ImportPlans(ctx context.Context, plans []cpis.Plan) error {
 	const op = "sqlite.ImportPlans"
 	if err := store.CheckImport(op, plans); err != nil {
@@ -31,7 +32,15 @@ func (s *Store) ImportPlans(ctx context.Context, plans []cpis.Plan) error {
 		if err := importRows(ctx, tx, "plan_versions", planCols+`, display_until, request_id`, 16, plans, versionArgs); err != nil {
 			return err
 		}
-		return importRows(ctx, tx, "plans", planCols+`, display_until`, 15, plans, planArgs)
+		if err := importRows(ctx, tx, "plans", planCols+`, display_until`, 15, plans, planArgs); err != nil {
+			return err
+		}
+		var logged pendingPlans
+		for _, p := range plans {
+			p.Version = 1
+			logged.add(p)
+		}
+		return logPlans(ctx, s.boundTo(ctx, tx), logged)
 	})
 }
 

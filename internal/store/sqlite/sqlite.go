@@ -18,6 +18,11 @@
 // the audit records of reads included: hence its statements are prepared
 // on Open and each look-up is a probe of an index per key.
 //
+// Event log (events.go): the one writer is also what puts the log in
+// commit order. A transaction that writes events advances event_head and
+// inserts them after it within itself, just before it commits: nothing
+// else can commit in between. AppendAudit without ASNs never touches it.
+//
 // Precision: instants are stored as microseconds since the Unix epoch and
 // returned in UTC; dates as TEXT YYYY-MM-DD.
 //
@@ -154,7 +159,8 @@ func (s *Store) SchemaVersion(ctx context.Context) (int, error) {
 // on Open: preparing later, on the writer's single connection, would wait
 // for that connection while a transaction holds it.
 var writeSQL = []string{sqlPlan, sqlByReference, sqlByDigest, sqlChildPlans, sqlCurrent, sqlReplay,
-	sqlInsertVersion, sqlInsertCurrent, sqlUpdateCurrent, sqlMoveCurrent, sqlInsertAudit}
+	sqlInsertVersion, sqlInsertCurrent, sqlUpdateCurrent, sqlMoveCurrent, sqlInsertAudit,
+	sqlAdvanceHead, sqlInsertPlanEvents, sqlInsertASNEvent, sqlCoalesces}
 
 func (s *Store) prepareWrites(ctx context.Context) error {
 	for _, q := range writeSQL {
@@ -173,6 +179,20 @@ func (s *Store) txStmt(ctx context.Context, tx *sql.Tx, query string) *sql.Stmt 
 		panic("sqlite: a write statement was not prepared on Open: " + query)
 	}
 	return tx.StmtContext(ctx, st)
+}
+
+// boundTo returns the statements prepared on Open bound to tx, each bound
+// once however often it is asked for.
+func (s *Store) boundTo(ctx context.Context, tx *sql.Tx) stmtFor {
+	bound := map[string]*sql.Stmt{}
+	return func(query string) *sql.Stmt {
+		st, ok := bound[query]
+		if !ok {
+			st = s.txStmt(ctx, tx, query)
+			bound[query] = st
+		}
+		return st
+	}
 }
 
 // write runs f in one write transaction and commits it, translating every

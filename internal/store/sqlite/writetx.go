@@ -77,6 +77,9 @@ type writeTx struct {
 	tx    *sql.Tx
 	la    string
 	stmts map[string]*sql.Stmt // the prepared statements bound to tx, closed with it
+	// logged are the versions Put stored, logged by Commit: their
+	// positions are the commit's to give (events.go).
+	logged pendingPlans
 	store.TxState
 }
 
@@ -285,6 +288,9 @@ func (w *writeTx) Put(ctx context.Context, versions []store.Version, recs []cpis
 			return w.fail(op, err)
 		}
 	}
+	for _, v := range versions {
+		w.logged.add(v.Plan)
+	}
 	return w.fail(op, w.insertAudits(ctx, recs))
 }
 
@@ -346,7 +352,8 @@ func (w *writeTx) insertAudits(ctx context.Context, recs []cpis.AuditRecord) err
 	return nil
 }
 
-// Commit commits, unless an earlier call failed: then it rolls back.
+// Commit logs the versions Put stored, then commits, unless an earlier
+// call failed: then it rolls back.
 func (w *writeTx) Commit(ctx context.Context) error {
 	const op = "sqlite.WriteTx.Commit"
 	if err := w.Usable(op); err != nil {
@@ -354,7 +361,11 @@ func (w *writeTx) Commit(ctx context.Context) error {
 		return err
 	}
 	w.End()
-	if err := w.tx.Commit(); err != nil {
+	err := logPlans(ctx, func(query string) *sql.Stmt { return w.stmt(ctx, query) }, w.logged)
+	if err == nil {
+		err = w.tx.Commit()
+	}
+	if err != nil {
 		w.tx.Rollback() // the writer is free again whatever Commit left
 		return cpis.E(op, cpis.Unavailable, "the write could not be committed; nothing was stored", err)
 	}
