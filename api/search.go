@@ -122,6 +122,13 @@ type searchset struct {
 
 // writeSearchset writes a searchset Bundle with self and next links.
 func (s *Server) writeSearchset(c echo.Context, resourceType string, r searchset) error {
+	return s.writeSearchsetAsOf(c, resourceType, r, time.Time{})
+}
+
+// writeSearchsetAsOf writes a searchset Bundle whose meta.lastUpdated is
+// asOf (left out when zero): the instant up to which a feed's search is
+// complete.
+func (s *Server) writeSearchsetAsOf(c echo.Context, resourceType string, r searchset, asOf time.Time) error {
 	link := func(q url.Values) string {
 		if q == nil {
 			return ""
@@ -129,12 +136,13 @@ func (s *Server) writeSearchset(c echo.Context, resourceType string, r searchset
 		return s.BaseURL + "/" + resourceType + "?" + q.Encode()
 	}
 	b, err := fhir.MarshalSearchset(fhir.Searchset{
-		BaseURL:  s.BaseURL,
-		Self:     link(r.query),
-		Next:     link(r.next),
-		Entries:  r.entries,
-		Included: r.included,
-		Warnings: r.warnings,
+		BaseURL:     s.BaseURL,
+		Self:        link(r.query),
+		Next:        link(r.next),
+		Entries:     r.entries,
+		Included:    r.included,
+		Warnings:    r.warnings,
+		LastUpdated: asOf,
 	})
 	if err != nil {
 		return cpis.E("api.writeSearchset", cpis.Other, err)

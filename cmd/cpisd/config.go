@@ -32,6 +32,15 @@ type Config struct {
 	// month of AuditEvents and this many before it, dropping older monthly
 	// partitions (PostgreSQL). 0 keeps everything.
 	AuditRetentionMonths int
+	// EventRetentionDays (CPIS_EVENT_RETENTION_DAYS) keeps this many days
+	// of the event log (plan changes and ASNs, which the feeds and
+	// subscriptions replay), deleting older events hourly. 0 keeps
+	// everything. Plan versions and the audit trail are not touched.
+	EventRetentionDays int
+	// ASNCoalesceWindow (CPIS_ASN_COALESCE_WINDOW, a Go duration) is how
+	// long after an ASN for a child, accessing organisation and LA later
+	// accesses send none: default 24h; 0 sends one ASN per access.
+	ASNCoalesceWindow time.Duration
 	// PprofAddr (CPIS_PPROF_ADDR) serves net/http/pprof on this loopback
 	// address, apart from the API, for profiling under load. Empty, the
 	// default, serves no profiles.
@@ -78,20 +87,21 @@ func (c Config) DevMode() bool { return c.Issuer == "" }
 // loadConfig reads the configuration; flags win over the environment.
 func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	c := Config{
-		Addr:            or(getenv("CPIS_ADDR"), "127.0.0.1:8080"),
-		DataDir:         or(getenv("CPIS_DATA_DIR"), "data"),
-		Issuer:          strings.TrimRight(getenv("CPIS_OIDC_ISSUER"), "/"),
-		JWKSURL:         getenv("CPIS_JWKS_URL"),
-		Audience:        getenv("CPIS_AUDIENCE"),
-		BaseURL:         strings.TrimRight(getenv("CPIS_BASE_URL"), "/"),
-		Demo:            truthy(getenv("CPIS_DEMO")),
-		PprofAddr:       getenv("CPIS_PPROF_ADDR"),
-		AuditorRoles:    list(getenv("CPIS_AUDITOR_ROLES")),
-		LARegisterFile:  getenv("CPIS_LA_REGISTER_FILE"),
-		TLSCertFile:     getenv("CPIS_TLS_CERT_FILE"),
-		TLSKeyFile:      getenv("CPIS_TLS_KEY_FILE"),
-		MaxConnections:  defaultMaxConnections,
-		ShutdownTimeout: 20 * time.Second,
+		Addr:              or(getenv("CPIS_ADDR"), "127.0.0.1:8080"),
+		DataDir:           or(getenv("CPIS_DATA_DIR"), "data"),
+		Issuer:            strings.TrimRight(getenv("CPIS_OIDC_ISSUER"), "/"),
+		JWKSURL:           getenv("CPIS_JWKS_URL"),
+		Audience:          getenv("CPIS_AUDIENCE"),
+		BaseURL:           strings.TrimRight(getenv("CPIS_BASE_URL"), "/"),
+		Demo:              truthy(getenv("CPIS_DEMO")),
+		PprofAddr:         getenv("CPIS_PPROF_ADDR"),
+		AuditorRoles:      list(getenv("CPIS_AUDITOR_ROLES")),
+		LARegisterFile:    getenv("CPIS_LA_REGISTER_FILE"),
+		TLSCertFile:       getenv("CPIS_TLS_CERT_FILE"),
+		TLSKeyFile:        getenv("CPIS_TLS_KEY_FILE"),
+		MaxConnections:    defaultMaxConnections,
+		ASNCoalesceWindow: cpis.DefaultASNCoalesceWindow,
+		ShutdownTimeout:   20 * time.Second,
 	}
 	var err error
 	if c.DatabaseURL, err = secret(getenv, "CPIS_DATABASE_URL"); err != nil {
@@ -114,6 +124,16 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 	}
 	if c.CORSOrigins, err = origins(getenv("CPIS_CORS_ORIGINS")); err != nil {
 		return c, err
+	}
+	if v := getenv("CPIS_ASN_COALESCE_WINDOW"); v != "" {
+		if c.ASNCoalesceWindow, err = time.ParseDuration(v); err != nil || c.ASNCoalesceWindow < 0 {
+			return c, fmt.Errorf("CPIS_ASN_COALESCE_WINDOW must be a Go duration such as 24h (0: one ASN per access), not %q", v)
+		}
+	}
+	if v := getenv("CPIS_EVENT_RETENTION_DAYS"); v != "" {
+		if c.EventRetentionDays, err = strconv.Atoi(v); err != nil || c.EventRetentionDays < 0 {
+			return c, fmt.Errorf("CPIS_EVENT_RETENTION_DAYS must be a whole number of days (0: keep all), not %q", v)
+		}
 	}
 	if v := getenv("CPIS_AUDIT_RETENTION_MONTHS"); v != "" {
 		n, err := strconv.Atoi(v)

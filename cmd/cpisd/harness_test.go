@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cpis-fhir/cpis/internal/cpis"
 	"github.com/cpis-fhir/cpis/internal/store/postgres/pgtest"
 )
 
@@ -84,6 +85,7 @@ func newTestServer(t testing.TB, modify ...func(*Config)) *testServer {
 	cfg := Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Audience: "cpis",
 		LogLevel: slog.LevelDebug, ShutdownTimeout: 10 * time.Second,
+		ASNCoalesceWindow: cpis.DefaultASNCoalesceWindow, // as loadConfig's default
 	}
 	for _, m := range modify {
 		m(&cfg)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"time"
@@ -22,18 +23,24 @@ type auditPartitions interface {
 // hourly runs retry a failed one (a lock wait that timed out) soon.
 const upkeepInterval = time.Hour
 
-// upkeep keeps the audit partitions ahead of the server's clock and, when a
-// retention is configured, drops whole months older than it. start runs it
+// upkeep applies the event log's retention, keeps the audit partitions
+// ahead of the server's clock and, when a retention is configured, drops
+// whole months of the audit trail older than it. start runs it
 // once before serving, so that the current month's partition exists before
 // the first record is written; maintain runs it periodically; tests run it
 // after moving the clock. Every run reads the injected clock, the one the
 // records are stamped with. A store without partitions needs nothing.
 func (s *server) upkeep(ctx context.Context) error {
+	at := s.now()
+	return errors.Join(s.auditUpkeep(ctx, at), s.eventRetention(ctx, at))
+}
+
+// auditUpkeep keeps the audit partitions ahead and applies their retention.
+func (s *server) auditUpkeep(ctx context.Context, at time.Time) error {
 	p, ok := s.store.(auditPartitions)
 	if !ok {
 		return nil
 	}
-	at := s.now()
 	if err := p.EnsureAuditPartitions(ctx, at, postgres.DefaultAuditMonthsAhead); err != nil {
 		return fmt.Errorf("audit partitions: %w", err)
 	}
@@ -68,4 +75,21 @@ func (s *server) maintain(ctx context.Context) {
 			s.log.Warn("upkeep", slog.String("error", err.Error()))
 		}
 	}
+}
+
+// eventRetention deletes the events older than CPIS_EVENT_RETENTION_DAYS
+// before at (on every store; replicas running it at once delete each
+// event once).
+func (s *server) eventRetention(ctx context.Context, at time.Time) error {
+	if s.cfg.EventRetentionDays <= 0 {
+		return nil
+	}
+	n, err := s.store.DeleteEventsBefore(ctx, at.AddDate(0, 0, -s.cfg.EventRetentionDays))
+	if n > 0 {
+		s.log.Info("event retention", slog.Int64("events_deleted", n), slog.Int("keep_days", s.cfg.EventRetentionDays))
+	}
+	if err != nil {
+		return fmt.Errorf("event retention: %w", err)
+	}
+	return nil
 }

@@ -147,7 +147,7 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	deps := api.Deps{
 		Register: register.New(register.Config{
 			Store: s.store, Audit: s.recorder, NewID: uuid.NewString, Source: s.URL,
-			Authorities: las, AuditorRoles: s.cfg.AuditorRoles,
+			Authorities: las, AuditorRoles: s.cfg.AuditorRoles, ASNCoalesceWindow: s.cfg.ASNCoalesceWindow,
 		}),
 		Now: now, NewID: uuid.NewString, Logger: s.log, Registry: reg, BaseURL: s.URL, Version: version,
 		CORSOrigins: s.cfg.CORSOrigins, MaxBundleEntries: s.cfg.MaxBundleEntries,
@@ -237,7 +237,7 @@ func (s *server) background() {
 	if s.cfg.PprofAddr != "" {
 		s.bg.Go(func() { s.pprof(ctx) })
 	}
-	if _, ok := s.store.(auditPartitions); ok {
+	if _, ok := s.store.(auditPartitions); ok || s.cfg.EventRetentionDays > 0 {
 		s.bg.Go(func() { s.maintain(ctx) })
 	}
 }

@@ -36,11 +36,13 @@ func (s *Service) record(c Caller, action cpis.AuditAction, interaction string, 
 
 // audited records one read of plan data for one patient and returns only
 // once the record is committed. A health user's read that returned plans is
-// an access: it appears in the child's "previously viewed by" history.
+// an access: it appears in the child's "previously viewed by" history, and
+// in unscheduled care its ASNs are committed with it.
 func (s *Service) audited(ctx context.Context, c Caller, r reader, action cpis.AuditAction, interaction string, nhs cpis.NHSNumber, plans []cpis.Plan) error {
 	rec := s.record(c, action, interaction, nhs, plans)
 	rec.Access = r.health && len(plans) > 0
 	rec.Unscheduled = rec.Access && r.unscheduled
+	rec.ASNs = s.notifications(rec, plans)
 	if action == cpis.ActionExecute {
 		rec.Query = c.Query
 	}

@@ -57,6 +57,10 @@ type Config struct {
 	// trail of their organisation: the scope alone is not enough. Nil means
 	// DefaultAuditorRoles.
 	AuditorRoles []string
+	// ASNCoalesceWindow is how long after an ASN for a child, accessing
+	// organisation and LA later accesses send none (cpis.ASN): 0 sends one
+	// per access. cmd/cpisd defaults it to cpis.DefaultASNCoalesceWindow.
+	ASNCoalesceWindow time.Duration
 }
 
 // DefaultAuditorRoles are the auditing roles when none are configured: the
@@ -71,6 +75,7 @@ type Service struct {
 	source       string
 	las          *cpis.Authorities
 	auditorRoles []string
+	asnWindow    time.Duration
 }
 
 // New builds a Service.
@@ -86,6 +91,7 @@ func New(cfg Config) *Service {
 		source:       cfg.Source,
 		las:          cfg.Authorities,
 		auditorRoles: slices.Clone(roles),
+		asnWindow:    max(cfg.ASNCoalesceWindow, 0),
 	}
 }
 

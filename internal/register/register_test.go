@@ -45,7 +45,7 @@ func newFixture(t *testing.T) fixture {
 
 func laCaller(code string) register.Caller {
 	p := &auth.Principal{Actor: cpis.Actor{Kind: cpis.LASystem, UserID: "la-" + code, OrgCode: code, OrgName: "whatever the token says"},
-		LACode: code, Scopes: []string{"system/Flag.write", "system/Flag.read"}}
+		LACode: code, Scopes: []string{"system/Flag.write", "system/Flag.read", "system/Communication.read"}}
 	return register.Caller{Principal: p, RequestID: uuid.NewString(), At: at}
 }
 

@@ -1,0 +1,107 @@
+package api
+
+import (
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"google.golang.org/protobuf/proto"
+
+	"github.com/cpis-fhir/cpis/fhir"
+	"github.com/cpis-fhir/cpis/fhir/search"
+	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/store"
+)
+
+// The two feeds an LA system polls (docs/domain.md, Access to Service
+// Notifications and The change feed). Both page by a cursor on the event
+// log's commit order, so following next links neither skips nor repeats an
+// event; the last page of an oldest-first read carries the log's horizon as
+// Bundle.meta.lastUpdated, the _since (or _lastUpdated=ge) of the next poll.
+
+// flagChanges answers GET /Flag/_history: every version of the caller's own
+// plans, oldest first, as a history Bundle.
+func (s *Server) flagChanges(c echo.Context) error {
+	const op = "api.flagChanges"
+	rc, err := s.caller(c)
+	if err != nil {
+		return err
+	}
+	// A history Bundle has no place for an OperationOutcome of warnings
+	// (every entry needs a request and a response): unknown parameters are
+	// ignored, or refused under Prefer: handling=strict.
+	q, _, err := search.ParseFlagHistory(queryParams(c), strict(c))
+	if err != nil {
+		return cpis.E(op, err)
+	}
+	f, err := s.Register.PlanChanges(c.Request().Context(), rc, q)
+	if err != nil {
+		return err
+	}
+	plans := make([]cpis.Plan, len(f.Events))
+	for i, e := range f.Events {
+		plans[i] = e.Plan
+	}
+	feed := fhir.Feed{
+		BaseURL: s.BaseURL,
+		Self:    s.BaseURL + "/Flag/_history?" + search.EncodeFlagHistory(f.Query).Encode(),
+		Plans:   plans,
+		Today:   f.Today,
+		View:    f.View,
+	}
+	if f.More {
+		next := f.Query
+		next.After = store.EventKeyOf(f.Events[len(f.Events)-1])
+		feed.Next = s.BaseURL + "/Flag/_history?" + search.EncodeFlagHistory(next).Encode()
+	} else {
+		feed.LastUpdated = f.Horizon
+	}
+	return s.writeResource(c, http.StatusOK, fhir.FeedBundle(feed))
+}
+
+// searchCommunications answers GET /Communication: the ASNs sent to the
+// caller's LA, newest first unless _sort=_lastUpdated.
+func (s *Server) searchCommunications(c echo.Context) error {
+	const op = "api.searchCommunications"
+	rc, err := s.caller(c)
+	if err != nil {
+		return err
+	}
+	q, recipient, warnings, err := search.ParseCommunicationSearch(queryParams(c), strict(c))
+	if err != nil {
+		return cpis.E(op, err)
+	}
+	f, err := s.Register.Notifications(c.Request().Context(), rc, q, recipient)
+	if err != nil {
+		return err
+	}
+	entries := make([]proto.Message, len(f.Events))
+	for i, e := range f.Events {
+		entries[i] = fhir.CommunicationResource(e.ASN, e.Stamp)
+	}
+	r := searchset{entries: entries, warnings: warnings, query: search.EncodeCommunication(f.Query, recipient)}
+	var horizon time.Time
+	if f.More {
+		next := f.Query
+		next.After = store.EventKeyOf(f.Events[len(f.Events)-1])
+		r.next = search.EncodeCommunication(next, recipient)
+	} else if f.Query.Order == store.OldestFirst {
+		horizon = f.Horizon
+	}
+	return s.writeSearchsetAsOf(c, "Communication", r, horizon)
+}
+
+// readCommunication answers GET /Communication/{id}: one ASN sent to the
+// caller's LA.
+func (s *Server) readCommunication(c echo.Context) error {
+	rc, err := s.caller(c)
+	if err != nil {
+		return err
+	}
+	e, err := s.Register.Notification(c.Request().Context(), rc, c.Param("id"))
+	if err != nil {
+		return err
+	}
+	c.Response().Header().Set("Last-Modified", e.Stamp.UTC().Format(http.TimeFormat))
+	return s.writeResource(c, http.StatusOK, fhir.CommunicationResource(e.ASN, e.Stamp))
+}
