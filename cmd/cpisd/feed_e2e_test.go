@@ -104,3 +104,49 @@ func TestPlanChangeFeed(t *testing.T) {
 		})
 	}
 }
+
+func TestEventSettings(t *testing.T) {
+	cfg, err := loadConfig(nil, func(string) string { return "" })
+	if err != nil || cfg.ASNCoalesceWindow != 24*time.Hour || cfg.EventRetentionDays != 0 {
+		t.Fatalf("defaults: window %v, retention %d days, %v", cfg.ASNCoalesceWindow, cfg.EventRetentionDays, err)
+	}
+	env := map[string]string{"CPIS_ASN_COALESCE_WINDOW": "0", "CPIS_EVENT_RETENTION_DAYS": "90"}
+	if cfg, err = loadConfig(nil, func(k string) string { return env[k] }); err != nil || cfg.ASNCoalesceWindow != 0 || cfg.EventRetentionDays != 90 {
+		t.Errorf("set: window %v, retention %d, %v", cfg.ASNCoalesceWindow, cfg.EventRetentionDays, err)
+	}
+	for _, bad := range []map[string]string{{"CPIS_ASN_COALESCE_WINDOW": "a day"}, {"CPIS_ASN_COALESCE_WINDOW": "-1h"},
+		{"CPIS_EVENT_RETENTION_DAYS": "-1"}, {"CPIS_EVENT_RETENTION_DAYS": "ninety"}} {
+		if _, err := loadConfig(nil, func(k string) string { return bad[k] }); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+}
+
+// TestEventRetention runs the server's upkeep on its injected clock: events
+// older than the retention leave the feed, the plans and their AuditEvents
+// stay.
+func TestEventRetention(t *testing.T) {
+	for _, b := range backends {
+		t.Run(b.name, func(t *testing.T) {
+			ts := newTestServer(t, b.db(t), func(c *Config) { c.EventRetentionDays = 30 })
+			old := ts.create(la, example(t, "flag-cpp.json"))
+			mustStatus(t, ts.as("ed-clinician", "GET", "/Flag/"+old, nil), http.StatusOK)
+			ts.setClock(startDay.AddDate(0, 0, 20))
+			recent := ts.create(la, example(t, "flag-cla.json"))
+			ts.setClock(startDay.AddDate(0, 0, 31))
+			if err := ts.srv.upkeep(t.Context()); err != nil {
+				t.Fatal(err)
+			}
+			if got := ts.history(la, "").versions; strings.Join(got, " ") != recent+"/_history/1" {
+				t.Errorf("after retention the feed holds %v, want only %s", got, recent)
+			}
+			if n := len(ts.communications(la)); n != 0 {
+				t.Errorf("%d ASNs older than the retention are left", n)
+			}
+			mustStatus(t, ts.as(la, "GET", "/Flag/"+old, nil), http.StatusOK)
+			if n := len(ts.accessEventIDs(old)); n != 1 {
+				t.Errorf("retention of events took the AuditEvent of the access: %d left", n)
+			}
+		})
+	}
+}

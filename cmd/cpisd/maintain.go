@@ -29,7 +29,8 @@ const upkeepInterval = time.Hour
 // once before serving, so that the current month's partition exists before
 // the first record is written; maintain runs it periodically; tests run it
 // after moving the clock. Every run reads the injected clock, the one the
-// records are stamped with. A store without partitions needs nothing.
+// records are stamped with. A store without partitions needs only the
+// event retention, if one is configured.
 func (s *server) upkeep(ctx context.Context) error {
 	at := s.now()
 	return errors.Join(s.auditUpkeep(ctx, at), s.eventRetention(ctx, at))
