@@ -1,5 +1,6 @@
 // Package search turns the FHIR search parameters of outside requests into the
-// store's query types (store.PlanQuery, store.AuditQuery), and back into the
+// store's query types (store.PlanQuery, store.AuditQuery, store.EventQuery for
+// the two feeds: GET /Communication and GET /Flag/_history), and back into the
 // canonical query strings the api puts in Bundle self and next links.
 //
 // Parsing follows FHIR R4 search with the server's lenient default: a
