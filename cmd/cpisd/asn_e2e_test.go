@@ -4,6 +4,7 @@ import (
 	"database/sql"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -153,6 +154,18 @@ func TestUnscheduledReadSendsTheLAOneASN(t *testing.T) {
 			res = ts.as(la, "GET", "/Communication?patient:identifier=https://fhir.nhs.uk/Id/nhs-number%7C9992345675", nil)
 			if n := len(entries(t, res, "Communication")); n != 0 {
 				t.Errorf("another child's search finds %d ASNs", n)
+			}
+
+			stamp := str(c, "meta", "lastUpdated")
+			for q, want := range map[string]int{
+				"_lastUpdated=ge2026-11-22": 1, "_lastUpdated=lt2026-11-22": 0,
+				"_lastUpdated=ge" + url.QueryEscape(stamp): 1, "_lastUpdated=gt" + url.QueryEscape(stamp): 0,
+			} {
+				res := ts.as(la, "GET", "/Communication?"+q, nil)
+				mustStatus(t, res, http.StatusOK)
+				if n := len(entries(t, res, "Communication")); n != want {
+					t.Errorf("%s finds %d ASNs, want %d", q, n, want)
+				}
 			}
 
 			// The LA's reading of its ASNs is audited, but it is not an
