@@ -34,13 +34,16 @@ type ASN struct {
 // any 24 hours.
 const DefaultASNCoalesceWindow = 24 * time.Hour
 
-// CoalescesWith reports whether a, a later access, sends no ASN because
-// earlier was sent for the same child, organisation and LA within a's
-// window: earlier.Sent is after a.Sent minus the window, and not after
-// a.Sent. A window of 0 coalesces nothing.
-func (a ASN) CoalescesWith(earlier ASN) bool {
-	return a.CoalesceWindow > 0 && a.NHSNumber == earlier.NHSNumber && a.OrgCode == earlier.OrgCode &&
-		a.LACode == earlier.LACode && earlier.Sent.After(a.Sent.Add(-a.CoalesceWindow)) && !earlier.Sent.After(a.Sent)
+// CoalescesWith reports whether a sends no ASN because other, sent for
+// the same child, organisation and LA, is less than a's window away from it,
+// before or after: audit records are committed in batches, and replicas
+// commit side by side, so an access may be stored after a later one. Hence
+// no two ASNs for one child, organisation and LA are ever less than a window
+// apart. A window of 0 coalesces nothing.
+func (a ASN) CoalescesWith(other ASN) bool {
+	d := a.Sent.Sub(other.Sent)
+	return a.CoalesceWindow > 0 && a.NHSNumber == other.NHSNumber && a.OrgCode == other.OrgCode &&
+		a.LACode == other.LACode && d < a.CoalesceWindow && d > -a.CoalesceWindow
 }
 
 // Message is the ASN's text for the social worker: when (UK time), where,

@@ -65,7 +65,8 @@ const (
 // numbers of those kept so far. The stamp is the latest time sent of
 // those kept.
 var appendASNs = `WITH RECURSIVE a AS (
-	SELECT a.*, a.sent - a.window_us * interval '1 microsecond' AS since
+	SELECT a.*, a.sent - a.window_us * interval '1 microsecond' AS since,
+		a.sent + a.window_us * interval '1 microsecond' AS until
 	FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::int[], $7::int[],
 		$8::text[], $9::text[], $10::text[], $11::text[], $12::bigint[])
 		WITH ORDINALITY AS a(asn_id, audit_id, sent, nhs_number, la_code, lo, hi,
@@ -96,10 +97,10 @@ FROM h, k`
 
 // coalesces is the condition that a, the ASN appendASNs is deciding on
 // (whose window is not 0), coalesces with t: same child, organisation and
-// LA, t sent within a's window before it.
+// LA, t sent less than a's window before or after it.
 func coalesces(t string) string {
 	return t + ".nhs_number = a.nhs_number AND " + t + ".la_code = a.la_code AND " + t + ".org_code = a.org_code AND " +
-		t + ".sent > a.since AND " + t + ".sent <= a.sent"
+		t + ".sent > a.since AND " + t + ".sent < a.until"
 }
 
 // asnIndex is the index that an ASN id already logged violates.
@@ -247,7 +248,7 @@ func EventsSQL(q store.EventQuery) (string, []any) {
 		w.add("e.nhs_number = " + w.arg(string(q.NHSNumber)))
 	}
 	if q.ASNID != "" {
-		w.add("e.asn_id = " + w.arg(q.ASNID))
+		w.add("e.asn_id = " + w.arg(q.ASNID) + " AND e.asn_id <> ''") // the predicate of event_log_asn_idx
 	}
 	if !q.From.IsZero() {
 		w.add("e.stamp >= " + w.arg(q.From))

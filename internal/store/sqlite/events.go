@@ -32,9 +32,9 @@ const (
 			asn_id, audit_id, sent, plan_ids, org_code, org_name, user_name, role_name)
 		VALUES (?, ?, 'asn', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`
 	// sqlCoalesces asks whether an ASN for the child, LA and organisation
-	// was sent in (from, to]: a probe of event_log_coalesce_idx.
+	// was sent in (from, to): a probe of event_log_coalesce_idx.
 	sqlCoalesces = `SELECT EXISTS (SELECT 1 FROM event_log
-		WHERE kind = 'asn' AND nhs_number = ? AND la_code = ? AND org_code = ? AND sent > ? AND sent <= ?)`
+		WHERE kind = 'asn' AND nhs_number = ? AND la_code = ? AND org_code = ? AND sent > ? AND sent < ?)`
 
 	sqlEventHead = `SELECT position, stamp FROM event_head`
 	// eventCols are the columns an event is read from, in scanEvent's order.
@@ -168,14 +168,14 @@ func coalesces(ctx context.Context, stmt stmtFor, a cpis.ASN, sent []cpis.ASN) (
 	if a.CoalesceWindow <= 0 {
 		return false, nil
 	}
-	for _, earlier := range sent {
-		if a.CoalescesWith(earlier) {
+	for _, other := range sent {
+		if a.CoalescesWith(other) {
 			return true, nil
 		}
 	}
 	var found bool
 	err := stmt(sqlCoalesces).QueryRowContext(ctx, string(a.NHSNumber), a.LACode, a.OrgCode,
-		micros(a.Sent.Add(-a.CoalesceWindow)), micros(a.Sent)).Scan(&found)
+		micros(a.Sent.Add(-a.CoalesceWindow)), micros(a.Sent.Add(a.CoalesceWindow))).Scan(&found)
 	return found, err
 }
 
