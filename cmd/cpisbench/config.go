@@ -33,6 +33,17 @@ type config struct {
 	profile     string            // if set, a directory for CPU profiles of the server, one per run
 	pgbench     bool              // measure PostgreSQL alone with pgbench, when PostgreSQL is benchmarked
 	serverEnv   map[string]string // extra environment for the server (GOMAXPROCS, GOGC ...), passed through
+	// planOneIn is how many searches there are for each one that finds a
+	// plan (1: every search finds one): 20 by default, for at a real front
+	// door most children are not known to social care.
+	planOneIn int
+	// The cost of ASNs on PostgreSQL: the standard mix against scheduled
+	// care only, at asnClients, in interleaved rounds.
+	asn         bool
+	asnOnly     bool          // run only it, after one standard run at asnClients: no SQLite, pgbench or upload
+	asnRounds   int           // rounds, each measuring both loads once
+	asnDuration time.Duration // measured time of each load in a round
+	asnWorst    bool          // also every search finding a plan, the worst case
 	// The upload run: each LA's file of plans through POST /Flag/$import.
 	upload        bool // run it, after the reads
 	uploadOnly    bool // run only it: no prior audit trail, reads or pgbench
@@ -80,6 +91,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.BoolVar(&c.upload, "upload", true, "after the reads, upload every LA's file of plans through Flag/$import on a fresh database of each store")
 	fs.BoolVar(&c.uploadOnly, "upload-only", false, "run only the upload (no prior audit trail, reads or pgbench)")
 	fs.IntVar(&c.uploadClients, "upload-clients", 4, "LA files sent at once in the upload")
+	fs.IntVar(&c.planOneIn, "plan-one-in", 20, "searches for each one that finds a plan (1: every search finds one)")
+	fs.BoolVar(&c.asn, "asn", true, fmt.Sprintf("measure the cost of ASNs on PostgreSQL: the standard mix against scheduled care only, %d clients, interleaved rounds", asnClients))
+	fs.BoolVar(&c.asnOnly, "asn-only", false, fmt.Sprintf("run only the ASN cost measurement on PostgreSQL, after one standard run at %d clients that warms the caches (no SQLite, pgbench or upload)", asnClients))
+	fs.IntVar(&c.asnRounds, "asn-rounds", 6, "rounds of the ASN cost measurement, each running both loads (even: each goes first as often)")
+	fs.DurationVar(&c.asnDuration, "asn-duration", 5*time.Second, "measured time of each load in a round of the ASN cost measurement")
+	fs.BoolVar(&c.asnWorst, "asn-worst", true, "also measure the ASN cost when every search finds a plan")
 	if err := fs.Parse(args); err != nil {
 		var usage strings.Builder
 		fs.SetOutput(&usage)
@@ -104,6 +121,16 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 			c.serverEnv[name] = v
 		}
 	}
+	if c.asnOnly {
+		if !slices.Contains(c.stores, "postgres") {
+			return c, errors.New("--asn-only measures PostgreSQL, which --stores leaves out")
+		}
+		// The standard run before the measurement warms the database's
+		// caches, as the standard runs at every concurrency do in a whole
+		// run: right after loading, the first rounds would be slower
+		// than the last, whichever load they ran.
+		c.stores, c.clients, c.upload, c.pgbench = []string{"postgres"}, []int{asnClients}, false, false
+	}
 	if c.keep && c.dir == "" {
 		c.dir = filepath.Join(or(getenv("TMPDIR"), "/tmp"), "cpisbench")
 	}
@@ -112,6 +139,10 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 
 func (c config) validate() error {
 	switch {
+	case c.asnOnly && !c.asn:
+		return errors.New("--asn-only and --asn=false contradict each other")
+	case c.asnOnly && c.uploadOnly:
+		return errors.New("--asn-only and --upload-only contradict each other")
 	case c.plans < 20 || c.plans > maxPlans:
 		return fmt.Errorf("--plans must be from 20 to %d", maxPlans)
 	case c.audits < 0:
@@ -128,6 +159,12 @@ func (c config) validate() error {
 		return errors.New("--upload-only and --upload=false contradict each other")
 	case c.uploadClients < 1 || c.uploadClients > maxUploadClients:
 		return fmt.Errorf("--upload-clients must be from 1 to %d", maxUploadClients)
+	case c.planOneIn < 1 || c.planOneIn > 1000:
+		return errors.New("--plan-one-in must be from 1 to 1000")
+	case c.asnRounds < 1 || c.asnRounds > 100:
+		return errors.New("--asn-rounds must be from 1 to 100")
+	case c.asnDuration < time.Second:
+		return errors.New("--asn-duration must be at least 1s")
 	}
 	return nil
 }

@@ -11,8 +11,11 @@
 // Flag/$import on an empty database of each store: all new, all unchanged,
 // and a full import that ends the plans left out. It prints one report:
 // throughput, latency percentiles, errors, the server's memory, a check that
-// every read served left exactly one AuditEvent, and the counts each import
-// answered against those its files imply.
+// every read served left exactly one AuditEvent and that the unscheduled-care
+// reads that returned plans sent exactly the ASNs they should, what ASNs
+// cost on PostgreSQL (the same load with and without them, in interleaved
+// rounds), and the counts each import answered against those its files
+// imply.
 //
 // Benchmarks in this project are commands that print a report, never timed
 // tests; see README.md for how to read it.

@@ -23,10 +23,18 @@ import (
 // set, load, server, tokens, load generator, audit check, pgbench, report)
 // in seconds. The prior audit trail is small because under the race
 // detector the embedded SQLite driver loads about 1,300 records a second.
-var smokeArgs = []string{"--plans", "2000", "--audits", "5000", "--duration", "2s", "--warmup", "500ms", "--clients", "4,16"}
+var smokeArgs = []string{"--plans", "2000", "--audits", "5000", "--duration", "2s", "--warmup", "500ms", "--clients", "4,16",
+	"--asn-rounds", "1", "--asn-duration", "1s"}
 
 // auditLine is the report's audit check of one run.
 var auditLine = regexp.MustCompile(`(?m)^  audit, (\d+) clients: (\d+) written, (\d+) reads served: (\w+)$`)
+
+// asnLine is the report's ASN check of one run: ASNs stored, pairs newly
+// read in unscheduled care, reads that found plans; asnAll the store's.
+var (
+	asnLine = regexp.MustCompile(`(?m)^  asn(?:, (\d+) clients:| cost, 1 in \d+, round \d+, (with ASNs|without): audit \d+ written for \d+ reads served: \w+;) (\d+) ASNs stored for (\d+) \(NHS number, LA\) read in unscheduled care and not before \((\d+) unscheduled reads found plans\): (\w+)`)
+	asnAll  = regexp.MustCompile(`(?m)^  asn, all runs: (\d+) stored for (\d+) \(NHS number, LA\) read in unscheduled care; 0 read but not sent, 0 sent but never read, 0 sent more than once: equal$`)
+)
 
 // TestSmokeRun runs the benchmark end to end on each store and checks the
 // report: a row per concurrency, and AuditEvents written equal to reads
@@ -56,6 +64,11 @@ func TestSmokeRun(t *testing.T) {
 			report := out.String()
 			t.Log(report)
 			checkAudit(t, report, []int{4, 16})
+			costRuns := 0
+			if tt.store == "postgres" {
+				costRuns = 4 // one round of each load, 1 in 20 and 1 in 1 finding a plan
+			}
+			checkASNs(t, report, []int{4, 16}, costRuns)
 			if tt.store == "postgres" {
 				checkUpload(t, report, []string{tt.store}, 2000)
 			} else if strings.Contains(report, "upload:") {
@@ -88,6 +101,34 @@ func TestUploadOnly(t *testing.T) {
 	for _, unwanted := range []string{tableHead, "prior AuditEvents over", "pgbench"} {
 		if strings.Contains(report, unwanted) {
 			t.Errorf("an upload-only report holds %q:\n%s", unwanted, report)
+		}
+	}
+}
+
+// TestASNOnly runs only the cost of ASNs on PostgreSQL: one standard run
+// at 32 clients, then the paired table and its checks; no pgbench or
+// upload.
+func TestASNOnly(t *testing.T) {
+	t.Parallel()
+	pgtest.URL(t)
+	base := or(os.Getenv("CPIS_TEST_DATABASE_URL"), pgtest.DefaultURL)
+	args := []string{"--asn-only", "--dir", t.TempDir(), "--database-url", base, "--database-name", "cpisbench_test_" + randomHex(t),
+		"--plans", "2000", "--audits", "5000", "--duration", "1s", "--warmup", "500ms", "--asn-rounds", "2", "--asn-duration", "1s", "--asn-worst=false"}
+	var out bytes.Buffer
+	if err := run(t.Context(), args, func(string) string { return "" }, &out); err != nil {
+		t.Fatalf("run: %v\n%s", err, out.String())
+	}
+	report := out.String()
+	t.Log(report)
+	checkAudit(t, report, []int{32})
+	checkASNs(t, report, []int{32}, 4) // two rounds of both loads, 1 in 20 finding a plan only
+	rows := regexp.MustCompile(`(?m)^    1 in 20 \| +(\d|all) \|`).FindAllString(report, -1)
+	if len(rows) != 3 {
+		t.Errorf("%d rows of the ASN cost table, want rounds 1, 2 and all:\n%s", len(rows), report)
+	}
+	for _, unwanted := range []string{"sqlite", "\npgbench:", "upload", "every search finding a plan"} {
+		if strings.Contains(report, unwanted) {
+			t.Errorf("an ASN-only report holds %q:\n%s", unwanted, report)
 		}
 	}
 }
@@ -132,6 +173,41 @@ func checkUpload(t *testing.T, report string, stores []string, plans int) {
 		if !strings.Contains(report, "upload through cpisd on the "+st+" store") {
 			t.Errorf("no upload table for %s", st)
 		}
+	}
+}
+
+// checkASNs finds the ASN line of each concurrency and of each run of the
+// ASN cost measurement, and the store's total: ASNs stored equal to the
+// pairs read in unscheduled care, by figures; some ASNs in the standard
+// runs, none without unscheduled care; and on PostgreSQL the target line.
+func checkASNs(t *testing.T, report string, clients []int, costRuns int) {
+	t.Helper()
+	lines := asnLine.FindAllStringSubmatch(report, -1)
+	if len(lines) != len(clients)+costRuns {
+		t.Fatalf("%d ASN lines, want %d:\n%s", len(lines), len(clients)+costRuns, report)
+	}
+	total := 0
+	for i, m := range lines {
+		stored, expected, found := atoi(t, m[3]), atoi(t, m[4]), atoi(t, m[5])
+		total += stored
+		switch {
+		case stored != expected || m[6] != "equal":
+			t.Errorf("ASN line %q: want stored = expected, equal", m[0])
+		case i < len(clients) && (atoi(t, m[1]) != clients[i] || found == 0 || stored == 0 || stored > found):
+			t.Errorf("ASN line %q: want %d clients, 0 < ASNs <= unscheduled reads that found plans", m[0], clients[i])
+		case m[2] == "without" && (found != 0 || stored != 0):
+			t.Errorf("ASN line %q: scheduled care only, yet ASNs", m[0])
+		case m[2] == "with ASNs" && found == 0:
+			t.Errorf("ASN line %q: no unscheduled read found a plan", m[0])
+		}
+	}
+	all := asnAll.FindStringSubmatch(report)
+	if all == nil || atoi(t, all[1]) != total || atoi(t, all[2]) != total {
+		t.Errorf("no store total of %d ASNs, equal to the pairs read:\n%s", total, report)
+	}
+	target := regexp.MustCompile(`(?m)^  ASN cost at 32 clients on PostgreSQL: ratio >= 0\.90: (PASS|MISS) \(`)
+	if got := target.MatchString(report); got != (costRuns > 0) {
+		t.Errorf("the ASN cost target line: present %v, want %v:\n%s", got, costRuns > 0, report)
 	}
 }
 
@@ -329,6 +405,14 @@ func TestParseConfig(t *testing.T) {
 		{"upload only without upload", []string{"--upload-only", "--upload=false"}, false},
 		{"no upload clients", []string{"--upload-clients", "0"}, false},
 		{"database name too long for the upload's", []string{"--database-name", strings.Repeat("a", 60)}, false},
+		{"every search finding a plan", []string{"--plan-one-in", "1"}, true},
+		{"no search finding a plan", []string{"--plan-one-in", "0"}, false},
+		{"ASN only", []string{"--asn-only", "--asn-rounds", "5", "--asn-duration", "5s"}, true},
+		{"ASN only without ASNs", []string{"--asn-only", "--asn=false"}, false},
+		{"ASN only on SQLite", []string{"--asn-only", "--stores", "sqlite"}, false},
+		{"ASN only and upload only", []string{"--asn-only", "--upload-only"}, false},
+		{"no ASN rounds", []string{"--asn-rounds", "0"}, false},
+		{"short ASN runs", []string{"--asn-duration", "100ms"}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -21,7 +21,8 @@ import (
 // runs it (internal/store/postgres: planSearchSQL for a health user's
 // search by NHS number, with the default page of 20 and one row more; then
 // an audit row with the columns of audit_events), with the NHS number
-// drawn from a lookup table holding the same 1-in-20 mix as our clients.
+// drawn from a lookup table holding the same mix as our clients (1 in
+// --plan-one-in with a plan).
 // pgbench takes :name anywhere for a variable, so values with colons come
 // in as variables (pgbenchVars), which -M prepared sends as parameters, as
 // the server does; casts are written CAST(... AS ...).
@@ -58,29 +59,30 @@ func findPgbench() (string, error) {
 	return found[len(found)-1], nil
 }
 
-// prepareLookup fills bench_lookup with 20 rows for each plan: NHS numbers
-// with a plan one time in 20, without one otherwise. It returns its size.
-func prepareLookup(ctx context.Context, dbURL string, d *dataset) (int, error) {
+// prepareLookup fills bench_lookup with oneIn rows for each plan: NHS
+// numbers with a plan one time in oneIn, without one otherwise. It returns
+// its size.
+func prepareLookup(ctx context.Context, dbURL string, d *dataset, oneIn int) (int, error) {
 	conn, err := pgx.Connect(ctx, dbURL)
 	if err != nil {
 		return 0, err
 	}
 	defer conn.Close(context.Background())
-	rows := planOneIn * len(d.plans)
+	rows := oneIn * len(d.plans)
 	for _, s := range []string{`DROP TABLE IF EXISTS bench_lookup`,
 		`CREATE TABLE bench_lookup (i integer PRIMARY KEY, nhs text COLLATE "C" NOT NULL)`} {
 		if _, err := conn.Exec(ctx, s); err != nil {
 			return 0, err
 		}
 	}
-	r := rand.New(rand.NewPCG(d.seed, planOneIn))
+	r := rand.New(rand.NewPCG(d.seed, uint64(oneIn)))
 	i := 0
 	src := pgx.CopyFromFunc(func() ([]any, error) {
 		if i == rows {
 			return nil, nil
 		}
 		i++
-		if r.IntN(planOneIn) == 0 {
+		if r.IntN(oneIn) == 0 {
 			return []any{i, string(d.withPlan[r.IntN(len(d.withPlan))])}, nil
 		}
 		return []any{i, string(d.without[r.IntN(len(d.without))])}, nil
@@ -137,8 +139,8 @@ func pgbenchAll(ctx context.Context, cfg config, d *dataset, dbURL string, progr
 	if err != nil {
 		return nil, err
 	}
-	fmt.Fprintf(progress, "pgbench: filling bench_lookup (%d rows)\n", planOneIn*len(d.plans))
-	rows, err := prepareLookup(ctx, dbURL, d)
+	fmt.Fprintf(progress, "pgbench: filling bench_lookup (%d rows)\n", cfg.planOneIn*len(d.plans))
+	rows, err := prepareLookup(ctx, dbURL, d, cfg.planOneIn)
 	if err == nil {
 		err = settle(ctx, dbURL)
 	}

@@ -75,6 +75,8 @@ func loadavg() string {
 func (r *report) print(w io.Writer) {
 	what := "audited-read benchmark"
 	switch {
+	case r.cfg.asnOnly:
+		what = "ASN cost benchmark"
 	case r.cfg.uploadOnly:
 		what = "upload benchmark"
 	case r.cfg.upload:
@@ -85,13 +87,17 @@ func (r *report) print(w io.Writer) {
 		r.machine.cpus, r.machine.goVersion, r.machine.pgVersion, r.machine.loadavg, r.machine.loadavgEnd)
 	r.printDataset(w)
 	if !r.cfg.uploadOnly {
-		fmt.Fprintf(w, "workload: GET %s<nhs>, 1 in %d for an NHS number with a plan; bearer tokens of %s, alternately; %s warm-up, then %s measured per row\n",
-			searchPath, planOneIn, strings.Join(personas, " and "), r.cfg.warmup, r.cfg.duration)
+		fmt.Fprintf(w, "workload: GET %s<nhs>, 1 in %d for an NHS number with a plan; bearer tokens of %s, alternately (ASNs from the first's reads); %s warm-up, then %s measured per row\n",
+			searchPath, r.cfg.planOneIn, names(standardMix), r.cfg.warmup, r.cfg.duration)
 		r.printLoads(w)
 		for _, s := range r.stores {
 			r.printStore(w, s)
+			r.printASNCost(w, s)
+			printServer(w, s)
 		}
-		r.printPgbench(w)
+		if !r.cfg.asnOnly {
+			r.printPgbench(w)
+		}
 	}
 	r.printUploads(w)
 	r.printTargets(w)
@@ -142,12 +148,12 @@ func (r *report) printLoads(w io.Writer) {
 const tableHead = "clients |   req/s | p50 ms | p95 ms | p99 ms |  max ms | errors | peak RSS MiB | audit check | pgbench tps | ours/pgbench"
 
 func (r *report) printStore(w io.Writer, s *storeResult) {
-	fmt.Fprintf(w, "\n%s: cpisd on the %s store\n%s\n", s.l.name, s.l.name, tableHead)
+	fmt.Fprintf(w, "\n%s: cpisd on the %s store\n", s.l.name, s.l.name)
+	if len(s.runs) > 0 {
+		fmt.Fprintln(w, tableHead)
+	}
 	for _, run := range s.runs {
-		check := "equal"
-		if !run.auditEqual() {
-			check = "DIFFER"
-		}
+		check := equality(run.auditEqual())
 		pgTPS, ratio := "-", "-"
 		if pb, ok := r.pgbenchAt(run.clients); ok {
 			pgTPS, ratio = fmt.Sprintf("%.0f", pb.tps), fmt.Sprintf("%.2f", run.rate()/pb.tps)
@@ -157,19 +163,22 @@ func (r *report) printStore(w io.Writer, s *storeResult) {
 			run.errors, run.peakRSS, check, pgTPS, ratio)
 	}
 	for _, run := range s.runs {
-		check := "equal"
-		if !run.auditEqual() {
-			check = "DIFFER"
-		}
-		fmt.Fprintf(w, "  audit, %d clients: %d written, %d reads served: %s\n", run.clients, run.written, run.served, check)
+		fmt.Fprintf(w, "  audit, %d clients: %d written, %d reads served: %s\n", run.clients, run.written, run.served, equality(run.auditEqual()))
+		fmt.Fprintf(w, "  asn, %d clients: %s\n", run.clients, asnCheck(run))
 		fmt.Fprintf(w, "  reads, %d clients: %d served (%.1f%% found plans), %d wrong answers, %d warm-up errors%s\n",
 			run.clients, run.served, pct(int(run.found), float64(run.served)), run.wrong, run.warmErrors, errorKinds(run.errKinds))
 		fmt.Fprintf(w, "  cpu, %d clients: %s; server CPU per read %d µs\n", run.clients, run.cpu, run.cpuPerRead().Microseconds())
 	}
+}
+
+// printServer ends a store's part: its ASNs against every read of all its
+// runs, and how the server did over them.
+func printServer(w io.Writer, s *storeResult) {
 	exit := "0"
 	if s.exit != nil {
 		exit = s.exit.Error()
 	}
+	printASNTally(w, s.asn)
 	fmt.Fprintf(w, "  server: VmHWM %.1f MiB; exit status after SIGTERM: %s\n", s.hwm, exit)
 }
 
@@ -221,6 +230,7 @@ func (r *report) printTargets(w io.Writer) {
 		}
 		fmt.Fprintln(w, line)
 	}
+	r.printASNTargets(w)
 	r.printUploadTargets(w)
 }
 

@@ -109,10 +109,12 @@ func workDir(cfg *config, getenv func(string) string) (func(), error) {
 
 // storeResult is everything measured on one store.
 type storeResult struct {
-	l    *loaded
-	runs []storeRun
-	hwm  float64 // the server's VmHWM at the end, MiB
-	exit error   // how the server exited after SIGTERM
+	l     *loaded
+	runs  []storeRun
+	costs []asnCost // the cost of ASNs (PostgreSQL): one per share of searches finding a plan
+	asn   *asnTally // the ASNs of all the runs above
+	hwm   float64   // the server's VmHWM at the end, MiB
+	exit  error     // how the server exited after SIGTERM
 }
 
 // storeRun is one concurrency on one store.
@@ -122,6 +124,10 @@ type storeRun struct {
 	written   int64         // AuditEvents added during the run, warm-up included
 	cpu       cpuUse        // over the run, warm-up included
 	serverCPU time.Duration // the server's CPU time over the run
+	// asnWritten is the ASNs stored during the run, warm-up included;
+	// asnExpected the (NHS number, LA) pairs it read in unscheduled care
+	// that no earlier run of the store had (asnTally.add).
+	asnWritten, asnExpected int64
 }
 
 // cpuPerRead is the server's CPU time per read served.
@@ -135,8 +141,13 @@ func (r storeRun) cpuPerRead() time.Duration {
 // auditEqual reports whether every read served left exactly one AuditEvent.
 func (r storeRun) auditEqual() bool { return r.written == r.served }
 
+// asnEqual reports whether the run stored an ASN for each pair it read in
+// unscheduled care, not before, and no other.
+func (r storeRun) asnEqual() bool { return r.asnWritten == r.asnExpected }
+
 // benchStore loads a fresh database for the store, starts the server on it
-// and measures each concurrency in turn.
+// and measures each concurrency in turn, then on PostgreSQL the cost of
+// ASNs; last it reads back the ASNs stored.
 func benchStore(ctx context.Context, cfg config, d *dataset, bin, name string, progress io.Writer) (*storeResult, error) {
 	fmt.Fprintf(progress, "%s: loading\n", name)
 	loadStore := loadSQLite
@@ -152,16 +163,10 @@ func benchStore(ctx context.Context, cfg config, d *dataset, bin, name string, p
 	if err != nil {
 		return nil, err
 	}
-	res := &storeResult{l: l}
-	for _, n := range cfg.clients {
-		r, err := measure(ctx, cfg, d, srv, l, n)
-		if err != nil {
-			srv.kill()
-			return nil, err
-		}
-		fmt.Fprintf(progress, "%s, %d clients: %.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d, audit %d written for %d served\n",
-			name, n, r.rate(), r.percentile(0.50), r.percentile(0.99), r.errors, r.written, r.served)
-		res.runs = append(res.runs, r)
+	res := &storeResult{l: l, asn: newASNTally()}
+	if err := res.measureAll(ctx, cfg, d, srv, progress); err != nil {
+		srv.kill()
+		return nil, err
 	}
 	if kb, err := procStatus(srv.pid(), "VmHWM"); err == nil {
 		res.hwm = float64(kb) / 1024
@@ -170,29 +175,67 @@ func benchStore(ctx context.Context, cfg config, d *dataset, bin, name string, p
 	return res, nil
 }
 
-// measure runs the load generator once at n clients, with fresh tokens,
-// sampling the server's memory and counting the AuditEvents it wrote.
-func measure(ctx context.Context, cfg config, d *dataset, srv *server, l *loaded, n int) (storeRun, error) {
-	var tokens []string
-	for _, p := range personas {
-		tok, err := srv.token(ctx, p)
+// measureAll runs the standard load at each concurrency, then on
+// PostgreSQL the cost of ASNs, and reads back the ASNs stored. The ASNs of
+// earlier runs are cleared first, once the server has migrated the
+// database: a kept one may be older than the event log.
+func (res *storeResult) measureAll(ctx context.Context, cfg config, d *dataset, srv *server, progress io.Writer) error {
+	l := res.l
+	if err := l.clearASNs(ctx); err != nil {
+		return fmt.Errorf("clearing the ASNs of earlier runs: %w", err)
+	}
+	for _, n := range cfg.clients {
+		w := workload{planOneIn: cfg.planOneIn, clients: n, warmup: cfg.warmup, duration: cfg.duration}
+		profile := ""
+		if cfg.profile != "" {
+			profile = filepath.Join(cfg.profile, fmt.Sprintf("cpu-%s-%d.pprof", l.name, n))
+		}
+		r, err := measure(ctx, d, srv, l, standardMix, w, profile)
+		if err != nil {
+			return err
+		}
+		res.asn.add(&r)
+		fmt.Fprintf(progress, "%s, %d clients: %.0f req/s, p50 %.2f ms, p99 %.2f ms, errors %d, audit %d written for %d served, %d ASNs stored (%d expected)\n",
+			l.name, n, r.rate(), r.percentile(0.50), r.percentile(0.99), r.errors, r.written, r.served, r.asnWritten, r.asnExpected)
+		res.runs = append(res.runs, r)
+	}
+	if l.name == "postgres" && cfg.asn {
+		var err error
+		if res.costs, err = measureASNCost(ctx, cfg, d, srv, l, res.asn, progress); err != nil {
+			return err
+		}
+	}
+	res.asn.stored, res.asn.err = l.asnPairs(ctx)
+	return nil
+}
+
+// measure runs the load generator once, w's clients taking ps's tokens,
+// fresh ones, in turn; it samples the server's memory, profiles it into
+// the file profile (if not empty), and counts the AuditEvents and ASNs it
+// wrote.
+func measure(ctx context.Context, d *dataset, srv *server, l *loaded, ps []persona, w workload, profile string) (storeRun, error) {
+	for _, p := range ps {
+		tok, err := srv.token(ctx, p.name)
 		if err != nil {
 			return storeRun{}, err
 		}
-		tokens = append(tokens, tok)
+		w.sessions = append(w.sessions, session{p, tok})
 	}
 	before, err := l.auditRows(ctx)
 	if err != nil {
 		return storeRun{}, fmt.Errorf("counting AuditEvents: %w", err)
 	}
+	asnBefore, err := l.asnRows(ctx)
+	if err != nil {
+		return storeRun{}, fmt.Errorf("counting ASNs: %w", err)
+	}
 	rss := sampleRSS(srv.pid())
 	var prof *profiler
-	if cfg.profile != "" {
-		path := filepath.Join(cfg.profile, fmt.Sprintf("cpu-%s-%d.pprof", l.name, n))
-		prof = profileRun(ctx, srv.pprof, path, cfg.warmup, cfg.duration)
+	if profile != "" {
+		prof = profileRun(ctx, srv.pprof, profile, w.warmup, w.duration)
 	}
 	cpu0 := sampleCPU(srv.pid())
-	ld := drive(ctx, srv.url, tokens, d, n, cfg.warmup, cfg.duration)
+	ld := drive(ctx, srv.url, d, w)
 	cpu1 := sampleCPU(srv.pid())
 	peak := rss.finish()
 	if err := prof.wait(); err != nil {
@@ -205,7 +248,11 @@ func measure(ctx context.Context, cfg config, d *dataset, srv *server, l *loaded
 	if err != nil {
 		return storeRun{}, fmt.Errorf("counting AuditEvents: %w", err)
 	}
-	return storeRun{load: ld, peakRSS: peak, written: after - before,
+	asnAfter, err := l.asnRows(ctx)
+	if err != nil {
+		return storeRun{}, fmt.Errorf("counting ASNs: %w", err)
+	}
+	return storeRun{load: ld, peakRSS: peak, written: after - before, asnWritten: asnAfter - asnBefore,
 		cpu: cpuBetween(cpu0, cpu1, runtime.NumCPU()), serverCPU: cpu1.server - cpu0.server}, nil
 }
 
@@ -218,17 +265,39 @@ func (r *report) store(name string) *storeResult {
 	return r.stores[i]
 }
 
+// failures are the checks run failed, named what.
+func (run storeRun) failures(what string) []error {
+	var errs []error
+	if !run.auditEqual() {
+		errs = append(errs, fmt.Errorf("%s: %d AuditEvents written for %d reads served", what, run.written, run.served))
+	}
+	if !run.asnEqual() {
+		errs = append(errs, fmt.Errorf("%s: %d ASNs stored for %d (NHS number, LA) newly read in unscheduled care", what, run.asnWritten, run.asnExpected))
+	}
+	if run.wrong > 0 {
+		errs = append(errs, fmt.Errorf("%s: %d wrong answers", what, run.wrong))
+	}
+	return errs
+}
+
 // verdict is the run's failure, if a check failed.
 func (r *report) verdict() error {
 	var errs []error
 	for _, s := range r.stores {
 		for _, run := range s.runs {
-			if !run.auditEqual() {
-				errs = append(errs, fmt.Errorf("%s, %d clients: %d AuditEvents written for %d reads served", s.l.name, run.clients, run.written, run.served))
+			errs = append(errs, run.failures(fmt.Sprintf("%s, %d clients", s.l.name, run.clients))...)
+		}
+		for _, c := range s.costs {
+			for i := range c.with {
+				errs = append(errs, c.with[i].failures(fmt.Sprintf("%s, ASN cost, 1 in %d, round %d, with ASNs", s.l.name, c.planOneIn, i+1))...)
+				errs = append(errs, c.without[i].failures(fmt.Sprintf("%s, ASN cost, 1 in %d, round %d, without", s.l.name, c.planOneIn, i+1))...)
 			}
-			if run.wrong > 0 {
-				errs = append(errs, fmt.Errorf("%s, %d clients: %d wrong answers", s.l.name, run.clients, run.wrong))
-			}
+		}
+		if s.asn.err != nil {
+			errs = append(errs, fmt.Errorf("%s: reading the ASNs stored: %w", s.l.name, s.asn.err))
+		} else if d := s.asn.diff(); d != (asnDiff{}) {
+			errs = append(errs, fmt.Errorf("%s: of %d (NHS number, LA) read in unscheduled care, %d have no ASN; %d ASNs name a pair never read so, %d pairs have more than one",
+				s.l.name, len(s.asn.read), d.missing, d.unread, d.repeated))
 		}
 		if s.exit != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.l.name, s.exit))
