@@ -201,8 +201,8 @@ func TestDeleteEventsBeforeInBatches(t *testing.T) {
 
 // BenchmarkAppendAudit measures what ASNs add to an AppendAudit call. Each
 // iteration appends the same size of batch twice, without ASNs (one COPY)
-// and with each record sending one (one pipeline, or above copyAudits
-// records a COPY in a transaction and a pipeline), timing each: taken in
+// and with each record sending one (one pipeline of the inserts and the
+// ASNs' statements in a transaction), timing each: taken in
 // turns, both meet the same load on the database. ASNs have the default
 // window and children all different, so that every one is checked and
 // logged. parallel runs 2 × GOMAXPROCS callers at once, which wait for

@@ -190,7 +190,7 @@ func writePlans(ctx context.Context, t *testing.T, s store.Store, la cpis.LocalA
 }
 
 // sendASNs makes n AppendAudit calls, as the audit recorder's batches
-// would: a few records or, one in four, more than the store inserts one by
+// would: a few records or, one in four, more than a WriteTx inserts one by
 // one (copyAudits), each access sending an ASN to one or two of the LAs,
 // with no coalescing (so every ASN is logged). One call in six fails, on a
 // record PostgreSQL refuses, after the records before it were written.
