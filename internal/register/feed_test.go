@@ -123,3 +123,52 @@ func TestFeedsAreForTheirOwnLASystemOnly(t *testing.T) {
 		t.Errorf("an unknown notification: %v", err)
 	}
 }
+
+func TestReadingAFeedIsAuditedButIsNoAccess(t *testing.T) {
+	f := newFixture(t)
+	_, shown, err := f.svc.Apply(t.Context(), laCaller("ZLA01"), register.Write{Kind: register.Create, Plan: plan()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := shown.Plans[0].ID
+	if _, err := f.svc.SearchPlans(t.Context(), healthCaller("R8000", cpis.ActivityUnscheduledView), store.PlanQuery{NHSNumber: "9990276579", Limit: 10}); err != nil {
+		t.Fatal(err)
+	}
+	la := laCaller("ZLA01")
+	la.Query = "/Communication"
+	notes, err := f.svc.Notifications(t.Context(), la, store.EventQuery{Limit: 10}, "")
+	if err != nil || len(notes.Events) != 1 {
+		t.Fatalf("notifications %+v, %v", notes, err)
+	}
+	la.RequestID, la.Query = "read-2", "/Flag/_history"
+	if _, err := f.svc.PlanChanges(t.Context(), la, store.EventQuery{Limit: 10}); err != nil {
+		t.Fatal(err)
+	}
+	trail, err := f.store.SearchAudit(t.Context(), store.AuditQuery{OrgCode: "ZLA01", Limit: 10})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var seen []string
+	for _, r := range trail {
+		if r.Query == "/Communication" || r.Query == "/Flag/_history" {
+			seen = append(seen, r.Interaction)
+			if r.Access || r.Patient != "9990276579" {
+				t.Errorf("the LA's read of its feed recorded as %+v", r)
+			}
+			if r.Interaction == "history-type" && !slices.Equal(r.PlanIDs, []string{id}) {
+				t.Errorf("the feed's record names plans %v, want %s", r.PlanIDs, id)
+			}
+			if r.Interaction == "search-type" && len(r.PlanIDs) != 0 {
+				t.Errorf("reading an ASN recorded as reading plans %v", r.PlanIDs)
+			}
+		}
+	}
+	slices.Sort(seen)
+	if !slices.Equal(seen, []string{"history-type", "search-type"}) {
+		t.Errorf("audited feed reads %v, want the history and the notification search", seen)
+	}
+	history, err := f.store.AccessHistory(t.Context(), store.AccessQuery{NHSNumber: "9990276579", Limit: 25})
+	if err != nil || len(history) != 1 {
+		t.Errorf("the access history holds %d records (%v), want the clinician's one", len(history), err)
+	}
+}
