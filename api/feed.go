@@ -2,7 +2,6 @@ package api
 
 import (
 	"net/http"
-	"time"
 
 	"github.com/labstack/echo/v4"
 	"google.golang.org/protobuf/proto"
@@ -10,7 +9,6 @@ import (
 	"github.com/cpis-fhir/cpis/fhir"
 	"github.com/cpis-fhir/cpis/fhir/search"
 	"github.com/cpis-fhir/cpis/internal/cpis"
-	"github.com/cpis-fhir/cpis/internal/store"
 )
 
 // The two feeds an LA system polls (docs/domain.md, Access to Service
@@ -49,13 +47,10 @@ func (s *Server) flagChanges(c echo.Context) error {
 		Today:   f.Today,
 		View:    f.View,
 	}
-	if f.More {
-		next := f.Query
-		next.After = store.EventKeyOf(f.Events[len(f.Events)-1])
+	if next, ok := f.Next(); ok {
 		feed.Next = s.BaseURL + "/Flag/_history?" + search.EncodeFlagHistory(next).Encode()
-	} else {
-		feed.LastUpdated = f.Horizon
 	}
+	feed.LastUpdated = f.PollFrom()
 	return s.writeResource(c, http.StatusOK, fhir.FeedBundle(feed))
 }
 
@@ -80,15 +75,10 @@ func (s *Server) searchCommunications(c echo.Context) error {
 		entries[i] = fhir.CommunicationResource(e.ASN, e.Stamp)
 	}
 	r := searchset{entries: entries, warnings: warnings, query: search.EncodeCommunication(f.Query, recipient)}
-	var horizon time.Time
-	if f.More {
-		next := f.Query
-		next.After = store.EventKeyOf(f.Events[len(f.Events)-1])
+	if next, ok := f.Next(); ok {
 		r.next = search.EncodeCommunication(next, recipient)
-	} else if f.Query.Order == store.OldestFirst {
-		horizon = f.Horizon
 	}
-	return s.writeSearchsetAsOf(c, "Communication", r, horizon)
+	return s.writeSearchsetAsOf(c, "Communication", r, f.PollFrom())
 }
 
 // readCommunication answers GET /Communication/{id}: one ASN sent to the

@@ -157,6 +157,12 @@ func TestUnscheduledReadSendsTheLAOneASN(t *testing.T) {
 			}
 
 			stamp := str(c, "meta", "lastUpdated")
+			newest := ts.as(la, "GET", "/Communication", nil).JSON(t)
+			oldest := ts.as(la, "GET", "/Communication?_sort=_lastUpdated", nil).JSON(t)
+			if str(newest, "meta", "lastUpdated") != "" || str(oldest, "meta", "lastUpdated") <= stamp {
+				t.Errorf("poll start %q newest first (want none), %q oldest first (want after %s)",
+					str(newest, "meta", "lastUpdated"), str(oldest, "meta", "lastUpdated"), stamp)
+			}
 			for q, want := range map[string]int{
 				"_lastUpdated=ge2026-11-22": 1, "_lastUpdated=lt2026-11-22": 0,
 				"_lastUpdated=ge" + url.QueryEscape(stamp): 1, "_lastUpdated=gt" + url.QueryEscape(stamp): 0,

@@ -19,6 +19,28 @@ type Feed struct {
 	Today   cpis.Date        // the day plan statuses are judged on
 }
 
+// Next is the query of the page after this one, if there is one: it
+// continues after this page's last event, so that following pages
+// neither skips nor repeats one.
+func (f Feed) Next() (store.EventQuery, bool) {
+	if !f.More || len(f.Events) == 0 {
+		return store.EventQuery{}, false
+	}
+	next := f.Query
+	next.After = store.EventKeyOf(f.Events[len(f.Events)-1])
+	return next, true
+}
+
+// PollFrom is where the next poll of this feed starts (its _since, or
+// _lastUpdated=ge), or zero when this page cannot say: only the last page
+// of an oldest-first read has seen everything before the log's horizon.
+func (f Feed) PollFrom() time.Time {
+	if f.More || f.Query.Order != store.OldestFirst {
+		return time.Time{}
+	}
+	return f.Horizon
+}
+
 // PlanChanges returns a page of the changes to the caller's own plans,
 // oldest first (GET /Flag/_history): every version stored, in the order
 // the writes committed. Only LA systems may read it: health users have no
@@ -31,16 +53,14 @@ func (s *Service) PlanChanges(ctx context.Context, c Caller, q store.EventQuery)
 		err := cpis.E(op, cpis.AccessDenied, "the change feed of plans is for local authority systems, of their own plans (scope system/Flag.read)")
 		return Feed{}, s.refused(ctx, c, "history-type", "", err)
 	}
-	q.Kind, q.LACode, q.ASNID = store.PlanChanged, p.LACode, ""
+	q.Kind, q.LACode, q.ASNID, q.Order = store.PlanChanged, p.LACode, "", store.OldestFirst
 	f, err := s.feed(ctx, q, op)
 	if err != nil {
 		return Feed{}, err
 	}
 	f.Today = cpis.Today(c.At)
 	for i := range f.Events {
-		if la, ok := s.las.Lookup(f.Events[i].Plan.LA.Code); ok {
-			f.Events[i].Plan.LA.Name = la.Name
-		}
+		s.nameLA(&f.Events[i].Plan)
 	}
 	if err := s.auditedFeed(ctx, c, cpis.ActionRead, "history-type", f.Events); err != nil {
 		return Feed{}, err

@@ -112,11 +112,16 @@ type Shown struct {
 // renamed since, still shows the register's name).
 func (s *Service) shown(r reader, today cpis.Date, plans []cpis.Plan, more bool) Shown {
 	for i := range plans {
-		if la, ok := s.las.Lookup(plans[i].LA.Code); ok {
-			plans[i].LA.Name = la.Name
-		}
+		s.nameLA(&plans[i])
 	}
 	return Shown{Plans: plans, View: r.view, Today: today, More: more}
+}
+
+// nameLA gives p its LA's name from the register.
+func (s *Service) nameLA(p *cpis.Plan) {
+	if la, ok := s.las.Lookup(p.LA.Code); ok {
+		p.LA.Name = la.Name
+	}
 }
 
 // stamp is the time a write or an audit record is recorded: the request's
