@@ -16,14 +16,19 @@ type ActorKind string
 const (
 	HealthUser ActorKind = "health-user" // a CIS2-authenticated practitioner
 	LASystem   ActorKind = "la-system"   // a local authority's case-management system
+	// HealthSystem is a health organisation's system acting on its own (a
+	// Trust's interface engine): its organisation's ODS code and the NHS
+	// activities it was granted take the place of a user's selected role.
+	HealthSystem ActorKind = "health-system"
 )
 
 // Actor is who did something, as the audit trail records it: for a health
 // user the CIS2 identity and the role selected at login; for an LA system its
-// client id and the LA.
+// client id and the LA; for a health system its client id, organisation and
+// activities.
 type Actor struct {
 	Kind          ActorKind
-	UserID        string // SDS user id, or the LA system's client id
+	UserID        string // SDS user id, or the system's client id
 	Name          string // the practitioner's name; the client's name for an LA
 	RoleProfileID string // SDS role profile id (URID) of the selected role
 	RoleCode      string // e.g. S8001:G8005:R8000
@@ -43,10 +48,15 @@ func (a Actor) Can(activity string) bool {
 	return false
 }
 
-// MayReadPlans reports whether the actor's role allows viewing CP-IS plans at all.
+// MayReadPlans reports whether the actor's role allows viewing CP-IS plans
+// at all: a health user's selected role, or a health system's grant.
 func (a Actor) MayReadPlans() bool {
-	return a.Kind == HealthUser && (a.Can(ActivityUnscheduledView) || a.Can(ActivityScheduledView))
+	return a.IsHealth() && (a.Can(ActivityUnscheduledView) || a.Can(ActivityScheduledView))
 }
+
+// IsHealth reports whether the actor acts for a health organisation: a
+// person or a system.
+func (a Actor) IsHealth() bool { return a.Kind == HealthUser || a.Kind == HealthSystem }
 
 // AuditAction is the FHIR AuditEvent.action code.
 type AuditAction string

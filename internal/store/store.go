@@ -74,9 +74,72 @@ type Store interface {
 	Events(ctx context.Context, q EventQuery) (EventPage, error)
 
 	// DeleteEventsBefore removes the events with a Stamp before cutoff
-	// (retention) and returns how many it removed. Plan versions and audit
-	// records are not touched.
+	// (retention), with their numbers in every subscription, and returns
+	// how many events it removed. Plan versions and audit records are not
+	// touched.
 	DeleteEventsBefore(ctx context.Context, cutoff time.Time) (int64, error)
+
+	// CreateSubscription stores s (ID, Owner, Created and Updated set by
+	// the caller) with a fresh delivery state: StartPosition and Scanned at
+	// the log's head now, nothing numbered or delivered, NextAttempt =
+	// s.Created. Conflict if the id is taken; Invalid without an id.
+	CreateSubscription(ctx context.Context, s cpis.Subscription) (SubscriptionRecord, error)
+
+	// Subscription returns subscription id with its delivery state, or
+	// NotFound.
+	Subscription(ctx context.Context, id string) (SubscriptionRecord, error)
+
+	// SubscriptionsOf returns the subscriptions of o, oldest first (ties by
+	// id).
+	SubscriptionsOf(ctx context.Context, o Owner) ([]SubscriptionRecord, error)
+
+	// UpdateSubscription replaces what its owner may change of subscription
+	// c.Subscription.ID (every field but ID, Owner, Topic, LACode,
+	// NHSNumber and Created) and returns it; NotFound if there is none.
+	// With c.Resume it clears the failure state, makes the subscription
+	// due at Updated and sets Handshake to c.Handshake (false: a new
+	// handshake is sent). Numbering and Delivered are kept: delivery
+	// resumes from the first undelivered event.
+	UpdateSubscription(ctx context.Context, c SubscriptionChange) (SubscriptionRecord, error)
+
+	// DeleteSubscription removes subscription id and its numbering;
+	// NotFound if there is none.
+	DeleteSubscription(ctx context.Context, id string) error
+
+	// MatchSubscriptionEvents numbers the events of subscription id
+	// (subscriptions.go) committed after its last scan, in position order,
+	// scanning at most limit (1..1000) positions' worth of matches, and
+	// returns the state after. It runs whatever the status, so that $events
+	// sees every event. Calls for one subscription are serialized, also
+	// across replicas: no number is given twice nor skipped. NotFound if
+	// the subscription is gone.
+	MatchSubscriptionEvents(ctx context.Context, id string, limit int) (DeliveryState, error)
+
+	// SubscriptionEvents returns the numbered events of subscription id
+	// with from <= Number <= until, in number order, at most limit
+	// (1..1000, else Invalid). Events retention removed are absent.
+	SubscriptionEvents(ctx context.Context, id string, from, until int64, limit int) ([]SubscriptionEvent, error)
+
+	// ClaimSubscriptions leases to c.Lease, until c.Now+c.For, up to
+	// c.Limit subscriptions due at c.Now, earliest NextAttempt first: status
+	// requested or active, no unexpired lease, NextAttempt <= c.Now, and
+	// something to do: the handshake not acknowledged, Numbered >
+	// Delivered, Scanned behind the log's head, or a heartbeat due
+	// (HeartbeatPeriod > 0 and the later of LastSent and Created at most
+	// c.Now-HeartbeatPeriod). Concurrent claims, on any replica, never
+	// lease one subscription twice. Invalid if CheckClaim refuses c.
+	ClaimSubscriptions(ctx context.Context, c Claim) ([]SubscriptionRecord, error)
+
+	// RecordDelivery writes p's state for subscription id if p.Lease still
+	// holds its lease (Conflict if another claimer took it since, NotFound
+	// if it was deleted). p.Status applies only while the status is
+	// requested or active, so that it never undoes its owner's "off".
+	RecordDelivery(ctx context.Context, id string, p Progress) error
+
+	// SubscriptionBacklog returns, per topic, the events numbered but not
+	// yet delivered over every subscription that is not off: the delivery
+	// queue's depth.
+	SubscriptionBacklog(ctx context.Context) (map[cpis.Topic]int64, error)
 
 	// AccessHistory returns the child's "previously viewed by" list: up to
 	// q.Limit records with Access set for q.NHSNumber, newest first (ties

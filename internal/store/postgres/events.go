@@ -50,9 +50,21 @@ const (
 	readHead = `SELECT stamp FROM event_head`
 
 	// deleteEvents deletes up to $2 of the oldest events stamped before
-	// $1, found through event_log_stamp_idx and deleted by tuple id.
-	deleteEvents = `DELETE FROM event_log WHERE ctid = ANY(ARRAY(
-		SELECT ctid FROM event_log WHERE stamp < $1 ORDER BY stamp, position LIMIT $2))`
+	// $1, found through event_log_stamp_idx and deleted by tuple id, with
+	// every subscription's numbers of them, and returns how many events it
+	// deleted. Stamps never decrease along positions, so the events it
+	// deletes are the oldest the log holds: every position up to the last
+	// of them is gone, and so go their numbers. (A number that a match
+	// running meanwhile gives to an event deleted here goes with a later
+	// batch's; until then no read finds its event.)
+	deleteEvents = `WITH d AS (
+		DELETE FROM event_log WHERE ctid = ANY(ARRAY(
+			SELECT ctid FROM event_log WHERE stamp < $1 ORDER BY stamp, position LIMIT $2))
+		RETURNING position
+	), n AS (
+		DELETE FROM subscription_event WHERE position <= (SELECT max(position) FROM d)
+	)
+	SELECT count(*) FROM d`
 )
 
 // appendASNs logs the ASNs given, in order, but those that coalesce
@@ -298,19 +310,20 @@ func scanEvent(row pgx.Row) (store.Event, error) {
 }
 
 // DeleteEventsBefore deletes the events stamped before cutoff, oldest
-// first, a batch at a time, each batch a transaction of its own. Deleting
-// takes no lock that a writer waits for: writers insert new events and
-// advance the head, neither of which conflicts with deleting old rows.
+// first, with their numbers in every subscription, a batch at a time, each
+// batch a transaction of its own. Deleting takes no lock that a writer
+// waits for: writers insert new events and numbers and advance the head,
+// none of which conflicts with deleting old rows.
 func (s *Store) DeleteEventsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
 	const op = "postgres.DeleteEventsBefore"
 	var deleted int64
 	for {
-		tag, err := s.pool.Exec(ctx, deleteEvents, cutoff, deleteBatch)
-		if err != nil {
+		var n int64
+		if err := s.pool.QueryRow(ctx, deleteEvents, cutoff, deleteBatch).Scan(&n); err != nil {
 			return deleted, dbError(op, err)
 		}
-		deleted += tag.RowsAffected()
-		if tag.RowsAffected() < deleteBatch {
+		deleted += n
+		if n < deleteBatch {
 			return deleted, nil
 		}
 	}

@@ -338,8 +338,9 @@ func horizon(headPos int64, headStamp time.Time, evs []store.Event) time.Time {
 }
 
 // DeleteEventsBefore removes the events stamped before cutoff, a chunk per
-// transaction. The head stays, so positions are never given again. If a
-// chunk fails, the count is of the chunks removed before it.
+// transaction, each with every subscription's numbers of its events. The
+// head stays, so positions are never given again. If a chunk fails, the
+// count is of the chunks removed before it.
 func (s *Store) DeleteEventsBefore(ctx context.Context, cutoff time.Time) (int64, error) {
 	return s.deleteEventsBefore(ctx, cutoff, deleteChunk)
 }
@@ -355,7 +356,10 @@ func (s *Store) deleteEventsBefore(ctx context.Context, cutoff time.Time, chunk 
 			if err != nil {
 				return err
 			}
-			n, err = res.RowsAffected()
+			if n, err = res.RowsAffected(); err != nil {
+				return err
+			}
+			_, err = tx.ExecContext(ctx, sqlDeleteNumbers)
 			return err
 		})
 		if err != nil {

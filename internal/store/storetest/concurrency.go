@@ -14,11 +14,19 @@ import (
 // RunReplicas runs the concurrency cases of write transactions through two
 // stores sharing one database, as two server processes (replicas) would:
 // an LA's write transactions serialize across them, and two LAs' run at
-// once. newPair must return two stores on one new, empty database, and
+// once; subscriptions are leased once and their events numbered once. newPair must return two stores on one new, empty database, and
 // close them when the test ends. Run covers a backend whose writes all
 // serialize in one process (SQLite) with one store used twice.
 func RunReplicas(t *testing.T, newPair func(t *testing.T) (store.Store, store.Store)) {
 	testSerialization(t, newPair, true)
+	t.Run("claims never lease a subscription twice", func(t *testing.T) {
+		a, b := newPair(t)
+		testConcurrentClaims(t, a, b)
+	})
+	t.Run("matching numbers each event once", func(t *testing.T) {
+		a, b := newPair(t)
+		testConcurrentMatching(t, a, b)
+	})
 }
 
 // waitLong bounds the waits of the concurrency cases that must end: far
