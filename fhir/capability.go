@@ -1,6 +1,8 @@
 package fhir
 
 import (
+	"strings"
+
 	cpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/codes_go_proto"
 	dpb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/datatypes_go_proto"
 	cspb "github.com/google/fhir/go/proto/google/fhir/proto/r4/core/resources/capability_statement_go_proto"
@@ -105,6 +107,7 @@ func CapabilityStatement(baseURL, version string, sec Security) *cspb.Capability
 			Security: restSecurity(sec),
 			Resource: []*cspb.CapabilityStatement_Rest_Resource{
 				flagCapability(), auditCapability(), careTeamCapability(), communicationCapability(),
+				subscriptionCapability(), topicCapability(),
 				readOnly("StructureDefinition"), readOnly("CodeSystem"), readOnly("ValueSet"), readOnly("SearchParameter"),
 				readOnly("OperationDefinition"),
 			},
@@ -229,6 +232,60 @@ const communicationDoc = "Access to Service Notifications: each tells a local au
 	"was seen in unscheduled care (when, where, by whom, in which role). Local authority systems read their own, newest " +
 	"first by default; health users and auditors are refused. At most one per child, accessing organisation and LA " +
 	"in the coalescing window (24 hours by default)."
+
+// subscriptionCapability is the topic-based subscriptions of issue 10, as
+// the Subscriptions R4 Backport IG advertises them: the profile, the
+// topics (extension capabilitystatement-subscriptiontopic-canonical), and
+// the IG's own $status and $events operations.
+func subscriptionCapability() *cspb.CapabilityStatement_Rest_Resource {
+	r := resourceCapability(cpb.ResourceTypeCode_SUBSCRIPTION, nil,
+		vspb.TypeRestfulInteractionValueSet_READ, vspb.TypeRestfulInteractionValueSet_SEARCH_TYPE,
+		vspb.TypeRestfulInteractionValueSet_CREATE, vspb.TypeRestfulInteractionValueSet_UPDATE,
+		vspb.TypeRestfulInteractionValueSet_DELETE)
+	for _, t := range cpis.Topics() {
+		r.Extension = append(r.Extension, &dpb.Extension{
+			Url:   uri(TopicCanonicalURL),
+			Value: &dpb.Extension_ValueX{Choice: &dpb.Extension_ValueX_Canonical{Canonical: canonical(string(t))}},
+		})
+	}
+	r.SupportedProfile = []*dpb.Canonical{canonical(BackportSubscriptionProfile)}
+	r.UpdateCreate = boolean(false)
+	r.Documentation = markdown(subscriptionDoc)
+	r.Operation = []*cspb.CapabilityStatement_Rest_Resource_Operation{
+		{Name: str("status"), Definition: canonical(StatusOperationURL), Documentation: markdown(statusDoc)},
+		{Name: str("events"), Definition: canonical(EventsOperationURL), Documentation: markdown(eventsDoc)},
+	}
+	return r
+}
+
+// Documentation of the subscriptions of issue 10.
+const (
+	subscriptionDoc = "Topic-based subscriptions (Subscriptions R4 Backport IG): a system subscribes to one of the topics " +
+		"this entry's capabilitystatement-subscriptiontopic-canonical extensions list, each readable as a Basic (GET /Basic/{id}). Channel rest-hook only (https), payload " +
+		"application/fhir+json, content empty, id-only or full-resource. A plan-change subscription watches one child: " +
+		"filter Flag?patient:identifier=" + NHSNumberSystem + "|<nhs>; an ASN subscription receives its own local " +
+		"authority's notifications. GET /Subscription lists the caller's own subscriptions; channel headers are never " +
+		"returned (each shows as \"Name: ***\", and sending it back so keeps the stored value). Every event is delivered " +
+		"at least once, in order; a failed delivery is retried with backoff (for 24 hours by default) before the " +
+		"subscription is set to error, and the events stay available to $events."
+	statusDoc = "GET /Subscription/{id}/$status: the subscription's status, its events since it started, and why it is in " +
+		"error, as a searchset Bundle of one Parameters (type query-status)."
+	eventsDoc = "GET /Subscription/{id}/$events?eventsSinceNumber=&eventsUntilNumber=&content=: past events of the " +
+		"subscription by number, as a notification Bundle (type query-event), while the event log keeps them."
+)
+
+// topicCapability is the subscription topics, which R4 has no resource
+// for: each is a Basic (the IG's R4 form), read-only.
+func topicCapability() *cspb.CapabilityStatement_Rest_Resource {
+	r := resourceCapability(cpb.ResourceTypeCode_BASIC, nil, vspb.TypeRestfulInteractionValueSet_READ)
+	var reads []string
+	for _, t := range cpis.Topics() {
+		reads = append(reads, "GET /Basic/"+TopicID(t))
+	}
+	r.Documentation = markdown("The subscription topics, each an R5 SubscriptionTopic carried by a Basic as cross-version " +
+		"extensions: " + strings.Join(reads, ", ") + ".")
+	return r
+}
 
 func careTeamCapability() *cspb.CapabilityStatement_Rest_Resource {
 	return resourceCapability(cpb.ResourceTypeCode_CARE_TEAM, careTeamSearch,

@@ -1,14 +1,17 @@
 // Package fhir is the FHIR R4 wire model of the service: it turns domain
-// values (cpis.Plan, cpis.AuditRecord, *cpis.Error) into google/fhir R4
-// protos and reads CP-IS Flags, batch and transaction Bundles of Flag
-// writes, and their conditions from client JSON.
+// values (cpis.Plan, cpis.AuditRecord, cpis.Subscription, *cpis.Error)
+// into google/fhir R4 protos and reads CP-IS Flags, batch and transaction
+// Bundles of Flag writes, their conditions, and Subscriptions (the R4
+// Subscriptions Backport IG) from client JSON.
 //
 // Every resource this package produces (Flag, CareTeam, AuditEvent, the
 // Communication of an ASN, OperationOutcome, the history Bundles of one plan
 // and of the plan feed, the batch-response Bundles, the $import Parameters,
-// the CapabilityStatement) is built as an R4 proto and rendered by
+// the Subscription, its notification and $status Bundles, the
+// CapabilityStatement) is built as an R4 proto and rendered by
 // google/fhir's jsonformat package (MarshalResource), and a client's Flag or
-// Bundle is read by jsonformat (ParseFlag, ParseWriteBundle). (The
+// Bundle is read by jsonformat (ParseFlag, ParseWriteBundle,
+// ParseSubscription). (The
 // conformance resources in profiles/ are static JSON files that the api
 // package serves as they are.) These pieces of JSON are handled by hand
 // here, with encoding/json:

@@ -146,3 +146,43 @@ func checkEntry(tb testing.TB, e WriteEntry) {
 		}
 	}
 }
+
+// FuzzParseSubscription feeds ParseSubscription arbitrary bodies, seeded
+// with the golden subscriptions and near misses. It must not panic; every
+// problem must be a *cpis.Error with an expression under Subscription; and
+// a subscription it accepts must come back the same, headers masked, after
+// a trip through SubscriptionResource and ParseSubscription.
+func FuzzParseSubscription(f *testing.F) {
+	for _, s := range []cpis.Subscription{planSubscription(), asnSubscription()} {
+		b, err := MarshalResource(SubscriptionResource(s))
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Add(mustJSON(f, minimalSubscription()))
+	for _, s := range []string{
+		"", "{}", "null", `{"resourceType":"Subscription"}`, `{"resourceType":"Subscription","_criteria":{"extension":[{}]}}`,
+		`{"resourceType":"Subscription","channel":{"_payload":{"extension":[{"url":"` + payloadContentURL + `","valueCode":"empty"}]}}}`,
+		`{"resourceType":"Subscription","channel":{"extension":[{"url":"` + maxCountURL + `","valuePositiveInt":4294967295}]}}`,
+		`{"resourceType":"Subscription","contained":[{"resourceType":"Patient"}]}`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, body []byte) {
+		s, err := ParseSubscription(body)
+		if err != nil {
+			checkProblems(t, err, "Subscription")
+			return
+		}
+		want := s
+		want.Headers = nil
+		for _, h := range s.Headers {
+			want.Headers = append(want.Headers, MaskHeader(h))
+		}
+		again := roundTripSubscription(t, s)
+		if diff := cmp.Diff(want, again, cmpopts.EquateEmpty()); diff != "" {
+			t.Fatalf("accepted subscription does not round-trip (-parsed +again):\n%s", diff)
+		}
+	})
+}

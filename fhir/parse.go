@@ -286,6 +286,19 @@ func (pr *problems) add(kind cpis.Kind, expr, msg string) {
 
 func (pr *problems) invalid(expr, msg string) { pr.add(cpis.Invalid, expr, msg) }
 
+// sorted joins the problems in the order of their expressions
+// (joinProblems): a walk of a message's fields (protoreflect's Range) has
+// no fixed order, and the same request must get the same answer.
+func (pr *problems) sorted() error {
+	errs := make([]*cpis.Error, 0, len(pr.errs))
+	for _, err := range pr.errs {
+		if e, ok := err.(*cpis.Error); ok {
+			errs = append(errs, e)
+		}
+	}
+	return joinProblems(errs)
+}
+
 // relocate moves an expression rooted at the Flag ("Flag", "Flag.period.end",
 // "Flag.extension('child-birth-date')") under root; any other is returned
 // as it is.

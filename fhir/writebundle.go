@@ -135,7 +135,7 @@ func bundleType(op string, top map[string]json.RawMessage) (transaction bool, er
 	default:
 		pr.invalid("Bundle.type", typeMessage)
 	}
-	return transaction, errors.Join(pr.errs...)
+	return transaction, pr.sorted()
 }
 
 const typeMessage = "type must be batch or transaction: this endpoint takes Flag writes only"

@@ -235,7 +235,7 @@ func TestParseWriteBundleRefuses(t *testing.T) {
 		{"id and meta", `{"resourceType":"Bundle","type":"batch","id":"b1","meta":{"lastUpdated":"2026-11-02T09:30:15Z"}}`, 0,
 			[]problem{{cpis.Invalid, "Bundle.id"}, {cpis.Invalid, "Bundle.meta"}}},
 		{"total and link", `{"resourceType":"Bundle","type":"transaction","total":1,"link":[{"relation":"self","url":"x"}]}`, 0,
-			[]problem{{cpis.Invalid, "Bundle.total"}, {cpis.Invalid, "Bundle.link"}}},
+			[]problem{{cpis.Invalid, "Bundle.link"}, {cpis.Invalid, "Bundle.total"}}},
 		{"unknown element", `{"resourceType":"Bundle","type":"batch","foo":1}`, 0, []problem{{cpis.Invalid, "Bundle.foo"}}},
 		{"entry an object", `{"resourceType":"Bundle","type":"batch","entry":{}}`, 0, []problem{{cpis.Invalid, "Bundle.entry"}}},
 		{"entry null", `{"resourceType":"Bundle","type":"batch","entry":null}`, 0, []problem{{cpis.Invalid, "Bundle.entry"}}},

@@ -1,9 +1,15 @@
 // Package profiles holds this server's conformance resources as FHIR R4
 // JSON: the cpis-flag StructureDefinition and its extensions, the CP-IS code
-// systems and value sets, the search parameters FHIR does not define, and the
-// OperationDefinition of POST /Flag/$import. The files are data, embedded in
-// the binary and served as they are; each is named <resourceType>-<id>.json,
-// and a test checks each against jsonformat.
+// systems and value sets, the search parameters FHIR does not define, the
+// OperationDefinition of POST /Flag/$import, and the subscription topics.
+// The files are data, embedded in the binary and served as they are; each is
+// named <resourceType>-<id>.json, and a test checks each against jsonformat.
+//
+// FHIR R4 has no SubscriptionTopic resource: each topic is a Basic carrying
+// the R5 SubscriptionTopic's elements as cross-version extensions, the form
+// the Subscriptions Backport IG shows for R4 servers. Its canonical URL is
+// the value of the extension TopicURLExtension, and its id is the last
+// segment of that URL (GET /Basic/access-to-service-notification).
 package profiles
 
 import (
@@ -22,8 +28,12 @@ var files embed.FS
 type Entry struct {
 	Type string // resourceType, e.g. "StructureDefinition"
 	ID   string // logical id, e.g. "cpis-flag"
-	URL  string // canonical URL
+	URL  string // canonical URL; for a topic (a Basic), the topic's
 }
+
+// TopicURLExtension is the R5 cross-version extension holding a
+// SubscriptionTopic's canonical URL on the Basic that stands for it in R4.
+const TopicURLExtension = "http://hl7.org/fhir/5.0/StructureDefinition/extension-SubscriptionTopic.url"
 
 // resource is one file, read once.
 type resource struct {
@@ -44,9 +54,20 @@ var index = sync.OnceValue(func() []resource {
 		if err != nil {
 			return err
 		}
-		var e struct{ ResourceType, ID, URL string }
+		var e struct {
+			ResourceType, ID, URL string
+			Extension             []struct {
+				URL      string
+				ValueURI string `json:"valueUri"`
+			}
+		}
 		if err := json.Unmarshal(body, &e); err != nil {
 			return err
+		}
+		for _, x := range e.Extension {
+			if e.ResourceType == "Basic" && x.URL == TopicURLExtension {
+				e.URL = x.ValueURI
+			}
 		}
 		rs = append(rs, resource{Entry{e.ResourceType, e.ID, e.URL}, body})
 		return nil

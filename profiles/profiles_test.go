@@ -40,7 +40,8 @@ func TestFilesAreValidR4(t *testing.T) {
 }
 
 // TestIndex checks that each file is named after its type and id, that its
-// canonical URL sits under our base at Type/id, and that Lookup finds it.
+// canonical URL sits under our base at Type/id (a topic's, a Basic's, at
+// SubscriptionTopic/id), and that Lookup finds it.
 func TestIndex(t *testing.T) {
 	all := All()
 	names, _ := fs.Glob(files, "*.json")
@@ -53,7 +54,11 @@ func TestIndex(t *testing.T) {
 			if _, err := fs.Stat(files, e.Type+"-"+e.ID+".json"); err != nil {
 				t.Errorf("no file named %s-%s.json: %v", e.Type, e.ID, err)
 			}
-			if want := canonicalBase + e.Type + "/" + e.ID; e.URL != want {
+			want := canonicalBase + e.Type + "/" + e.ID
+			if e.Type == "Basic" {
+				want = canonicalBase + "SubscriptionTopic/" + e.ID
+			}
+			if e.URL != want {
 				t.Errorf("url = %q, want %q", e.URL, want)
 			}
 			if urls[e.URL] {
