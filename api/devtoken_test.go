@@ -61,7 +61,7 @@ func TestDevTokenForm(t *testing.T) {
 		{"unknown client_id", form, url.Values{"grant_type": {"client_credentials"}, "client_id": {"nobody"}}, "", 401, oauthErr("invalid_client")},
 		{"scope beyond the persona's", form, url.Values{"grant_type": {"client_credentials"}, "client_id": {"ed-clinician"}, "scope": {"user/AuditEvent.read"}}, "", 400, oauthErr("invalid_scope")},
 		{"JSON persona, as before", "application/json", nil, `{"persona":"la:ZLA01"}`, 200,
-			map[string]any{"token_type": "Bearer", "expires_in": 3600.0, "scope": "system/Flag.write system/Flag.read system/Communication.read"}},
+			map[string]any{"token_type": "Bearer", "expires_in": 3600.0, "scope": "system/Flag.write system/Flag.read system/Communication.read system/Subscription.cruds"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

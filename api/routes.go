@@ -33,6 +33,7 @@ func (s *Server) routeTable() []struct {
 		pub("GET", "/ValueSet/:id", s.conformanceResource("ValueSet")),
 		pub("GET", "/SearchParameter/:id", s.conformanceResource("SearchParameter")),
 		pub("GET", "/OperationDefinition/:id", s.conformanceResource("OperationDefinition")),
+		pub("GET", "/Basic/:id", s.conformanceResource("Basic")),
 
 		sec("POST", "/", s.postBundle),
 		sec("POST", "/Flag", s.createFlag),
@@ -51,6 +52,13 @@ func (s *Server) routeTable() []struct {
 		sec("GET", "/CareTeam/:id", s.readCareTeam),
 		sec("GET", "/Communication", s.searchCommunications),
 		sec("GET", "/Communication/:id", s.readCommunication),
+		sec("POST", "/Subscription", s.createSubscription),
+		sec("GET", "/Subscription", s.searchSubscriptions),
+		sec("GET", "/Subscription/:id", s.readSubscription),
+		sec("PUT", "/Subscription/:id", s.updateSubscription),
+		sec("DELETE", "/Subscription/:id", s.deleteSubscription),
+		sec("GET", "/Subscription/:id/$status", s.subscriptionStatus),
+		sec("GET", "/Subscription/:id/$events", s.subscriptionEvents),
 
 		dev("POST", "/dev/token", s.devToken),
 		dev("GET", "/dev/personas", s.devPersonas),

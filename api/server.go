@@ -45,6 +45,9 @@ type Deps struct {
 	// CORSOrigins are the browser origins (scheme://host[:port], exactly)
 	// allowed to call this server from their pages. None: no CORS headers.
 	CORSOrigins []string
+	// Wake, when set, asks the subscription deliverer to look for work now
+	// (a new or changed subscription is greeted without waiting a poll).
+	Wake func()
 }
 
 // Server holds the dependencies the handlers share.

@@ -129,7 +129,7 @@ func auditAgents(rec cpis.AuditRecord) []*aepb.AuditEvent_Agent {
 	a := rec.Actor
 	typ, system, whoType := "IRCP", SDSUserIDSystem, "Practitioner"
 	typDisplay := "information recipient"
-	if a.Kind == cpis.LASystem {
+	if a.Kind == cpis.LASystem || a.Kind == cpis.HealthSystem {
 		system, whoType = ClientIDSystem, "Device"
 		if rec.Action == cpis.ActionCreate || rec.Action == cpis.ActionUpdate || rec.Action == cpis.ActionDelete {
 			typ, typDisplay = "AUT", "author (originator)"

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/cpis-fhir/cpis/internal/cpis"
+	"github.com/cpis-fhir/cpis/internal/delivery"
 )
 
 // Config is the whole configuration of the server, built once from the
@@ -73,7 +74,26 @@ type Config struct {
 	// MaxBundleEntries (CPIS_MAX_BUNDLE_ENTRIES) bounds the entries of a
 	// batch or transaction Bundle; 0 means 1,000.
 	MaxBundleEntries int
-	ShutdownTimeout  time.Duration
+	// Subscription delivery (internal/delivery). AllowedHosts
+	// (CPIS_SUBSCRIPTION_ALLOWED_HOSTS, comma-separated host names) may be
+	// endpoints even though they resolve to private or loopback addresses;
+	// the rest are Go durations and a count: CPIS_SUBSCRIPTION_RETRY_FOR
+	// (24h: how long failed deliveries are retried before the subscription
+	// is set to error), CPIS_SUBSCRIPTION_RETRY_BASE (1s, doubling) and
+	// CPIS_SUBSCRIPTION_RETRY_MAX (10m) for the backoff,
+	// CPIS_SUBSCRIPTION_POLL (250ms), CPIS_SUBSCRIPTION_LEASE (30s: a dead
+	// replica's subscriptions are taken over after this) and
+	// CPIS_SUBSCRIPTION_WORKERS (8 endpoints served at once per replica).
+	Subscriptions   SubscriptionConfig
+	ShutdownTimeout time.Duration
+}
+
+// SubscriptionConfig is the delivery's part of Config.
+type SubscriptionConfig struct {
+	AllowedHosts                  []string
+	RetryFor, RetryBase, RetryMax time.Duration
+	Poll, Lease                   time.Duration
+	Workers                       int
 }
 
 // defaultMaxConnections is CPIS_MAX_CONNECTIONS when it is not set: far
@@ -130,6 +150,9 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 			return c, fmt.Errorf("CPIS_ASN_COALESCE_WINDOW must be a Go duration such as 24h (0: one ASN per access), not %q", v)
 		}
 	}
+	if c.Subscriptions, err = subscriptionConfig(getenv); err != nil {
+		return c, err
+	}
 	if v := getenv("CPIS_EVENT_RETENTION_DAYS"); v != "" {
 		if c.EventRetentionDays, err = strconv.Atoi(v); err != nil || c.EventRetentionDays < 0 {
 			return c, fmt.Errorf("CPIS_EVENT_RETENTION_DAYS must be a whole number of days (0: keep all), not %q", v)
@@ -154,6 +177,39 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		return c, fmt.Errorf("flags: %w (known: --addr, --data-dir, --demo)", err)
 	}
 	return c, c.validate()
+}
+
+// subscriptionConfig reads the delivery's settings.
+func subscriptionConfig(getenv func(string) string) (SubscriptionConfig, error) {
+	sc := SubscriptionConfig{AllowedHosts: list(getenv("CPIS_SUBSCRIPTION_ALLOWED_HOSTS")), Workers: delivery.DefaultWorkers}
+	for _, d := range []struct {
+		name string
+		v    *time.Duration
+		def  time.Duration
+	}{
+		{"CPIS_SUBSCRIPTION_RETRY_FOR", &sc.RetryFor, delivery.DefaultRetryFor},
+		{"CPIS_SUBSCRIPTION_RETRY_BASE", &sc.RetryBase, delivery.DefaultRetryBase},
+		{"CPIS_SUBSCRIPTION_RETRY_MAX", &sc.RetryMax, delivery.DefaultRetryMax},
+		{"CPIS_SUBSCRIPTION_POLL", &sc.Poll, delivery.DefaultPoll},
+		{"CPIS_SUBSCRIPTION_LEASE", &sc.Lease, delivery.DefaultLease},
+	} {
+		*d.v = d.def
+		if v := getenv(d.name); v != "" {
+			t, err := time.ParseDuration(v)
+			if err != nil || t <= 0 {
+				return sc, fmt.Errorf("%s must be a positive Go duration such as %s, not %q", d.name, d.def, v)
+			}
+			*d.v = t
+		}
+	}
+	if v := getenv("CPIS_SUBSCRIPTION_WORKERS"); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 || n > 1000 {
+			return sc, fmt.Errorf("CPIS_SUBSCRIPTION_WORKERS must be a whole number from 1 to 1000, not %q", v)
+		}
+		sc.Workers = n
+	}
+	return sc, nil
 }
 
 func (c *Config) validate() error {

@@ -22,6 +22,7 @@ import (
 	"github.com/cpis-fhir/cpis/api"
 	"github.com/cpis-fhir/cpis/internal/audit"
 	"github.com/cpis-fhir/cpis/internal/auth"
+	"github.com/cpis-fhir/cpis/internal/delivery"
 	"github.com/cpis-fhir/cpis/internal/register"
 	"github.com/cpis-fhir/cpis/internal/store"
 	"github.com/cpis-fhir/cpis/internal/store/postgres"
@@ -61,12 +62,14 @@ type server struct {
 	store    store.Store
 	now      func() time.Time // the injected clock
 	recorder *audit.Recorder
-	http     *http.Server
-	done     chan error // receives Serve's error if it stops on its own
-	stopBg   context.CancelFunc
-	bg       sync.WaitGroup // background maintenance
-	stopOnce sync.Once
-	stopErr  error
+	// deliverer sends subscription notifications (background).
+	deliverer *delivery.Deliverer
+	http      *http.Server
+	done      chan error // receives Serve's error if it stops on its own
+	stopBg    context.CancelFunc
+	bg        sync.WaitGroup // background maintenance
+	stopOnce  sync.Once
+	stopErr   error
 }
 
 // start listens, opens the store, and serves in the background. Tests call
@@ -144,13 +147,22 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 		s.recorder.Close()
 		return err
 	}
+	sc := s.cfg.Subscriptions
+	policy := delivery.Policy{Dev: s.cfg.DevMode(), AllowedHosts: sc.AllowedHosts}
+	rg := register.New(register.Config{
+		Store: s.store, Audit: s.recorder, NewID: uuid.NewString, Source: s.URL,
+		Authorities: las, AuditorRoles: s.cfg.AuditorRoles, ASNCoalesceWindow: s.cfg.ASNCoalesceWindow,
+		DevEndpoints: s.cfg.DevMode(), EndpointPolicy: policy.Check,
+	})
+	s.deliverer = delivery.New(delivery.Config{
+		Store: s.store, Register: rg, BaseURL: s.URL, Now: now, Policy: policy, Logger: s.log,
+		Metrics: delivery.NewMetrics(reg), Poll: sc.Poll, Workers: sc.Workers, Lease: sc.Lease,
+		RetryBase: sc.RetryBase, RetryMax: sc.RetryMax, RetryFor: sc.RetryFor,
+	})
 	deps := api.Deps{
-		Register: register.New(register.Config{
-			Store: s.store, Audit: s.recorder, NewID: uuid.NewString, Source: s.URL,
-			Authorities: las, AuditorRoles: s.cfg.AuditorRoles, ASNCoalesceWindow: s.cfg.ASNCoalesceWindow,
-		}),
-		Now: now, NewID: uuid.NewString, Logger: s.log, Registry: reg, BaseURL: s.URL, Version: version,
-		CORSOrigins: s.cfg.CORSOrigins, MaxBundleEntries: s.cfg.MaxBundleEntries,
+		Register: rg,
+		Now:      now, NewID: uuid.NewString, Logger: s.log, Registry: reg, BaseURL: s.URL, Version: version,
+		CORSOrigins: s.cfg.CORSOrigins, MaxBundleEntries: s.cfg.MaxBundleEntries, Wake: s.deliverer.Wake,
 	}
 	if err := s.identity(ctx, &deps, now); err != nil {
 		s.recorder.Close()
@@ -229,8 +241,9 @@ func (s *server) issuerIdentity(ctx context.Context, deps *api.Deps, now func() 
 	return nil
 }
 
-// background starts the pprof listener, if configured, and the store's
-// periodic upkeep, if it needs any (start ran the first).
+// background starts the pprof listener, if configured, the store's
+// periodic upkeep, if it needs any (start ran the first), and the
+// subscriptions' delivery.
 func (s *server) background() {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stopBg = cancel
@@ -240,6 +253,7 @@ func (s *server) background() {
 	if _, ok := s.store.(auditPartitions); ok || s.cfg.EventRetentionDays > 0 {
 		s.bg.Go(func() { s.maintain(ctx) })
 	}
+	s.bg.Go(func() { s.deliverer.Run(ctx) })
 }
 
 // shutdown stops accepting requests, lets in-flight ones finish (their audit

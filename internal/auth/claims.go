@@ -24,6 +24,9 @@ type claims struct {
 	IDAssurance    flexString
 	LACode         string
 	LAName         string
+	ODSCode        string
+	OrgName        string
+	Activities     []string
 	ClientID       string
 	AZP            string
 	Scope          scopeList
@@ -59,6 +62,9 @@ var privateClaims = []privateClaim{
 	claimOf("id_assurance_level", func(c *claims) *flexString { return &c.IDAssurance }),
 	claimOf("la_code", func(c *claims) *string { return &c.LACode }),
 	claimOf("la_name", func(c *claims) *string { return &c.LAName }),
+	claimOf("ods_code", func(c *claims) *string { return &c.ODSCode }),
+	claimOf("org_name", func(c *claims) *string { return &c.OrgName }),
+	claimOf("activity_codes", func(c *claims) *[]string { return &c.Activities }),
 	claimOf("client_id", func(c *claims) *string { return &c.ClientID }),
 	claimOf("azp", func(c *claims) *string { return &c.AZP }),
 	claimOf("scope", func(c *claims) *scopeList { return &c.Scope }),
@@ -162,12 +168,17 @@ func (l *scopeList) UnmarshalJSON(b []byte) error {
 }
 
 // principal maps verified claims to the caller. A token with a non-empty
-// la_code is a local authority's system; any other is a health user.
+// la_code is a local authority's system; one with ods_code and no CIS2
+// identity (nhsid_useruid, selected_roleid) is a health organisation's
+// system; any other is a health user.
 func (c *claims) principal() *Principal {
 	p := &Principal{Subject: c.Subject, Scopes: c.scopes()}
-	if c.LACode != "" {
+	switch {
+	case c.LACode != "":
 		c.laSystem(p)
-	} else {
+	case c.ODSCode != "" && c.UserUID == "" && c.SelectedRoleID == "":
+		c.healthSystem(p)
+	default:
 		c.healthUser(p)
 	}
 	return p
@@ -189,6 +200,21 @@ func (c *claims) laSystem(p *Principal) {
 		Name:    firstNonEmpty(c.LAName, p.ClientID),
 		OrgCode: c.LACode,
 		OrgName: c.LAName,
+	}
+}
+
+// healthSystem fills in a health organisation's system: its client id,
+// organisation and the NHS activities its owner granted it (activity_codes),
+// which stand in for a user's selected role.
+func (c *claims) healthSystem(p *Principal) {
+	p.ClientID = firstNonEmpty(c.ClientID, c.AZP, c.Subject)
+	p.Actor = cpis.Actor{
+		Kind:       cpis.HealthSystem,
+		UserID:     p.ClientID,
+		Name:       firstNonEmpty(c.Name, p.ClientID),
+		OrgCode:    c.ODSCode,
+		OrgName:    c.OrgName,
+		Activities: append([]string(nil), c.Activities...),
 	}
 }
 

@@ -150,6 +150,7 @@ func TestDevPersonas(t *testing.T) {
 		"community-nurse": {predicates{read: true}, false},
 		"receptionist":    {predicates{audit: true}, false}, // the scope; the register refuses the role
 		"auditor":         {predicates{audit: true}, false},
+		"trust-system":    {predicates{read: true}, false},
 	}
 	for _, e := range cpis.TrustDirectory() {
 		want["la:"+e.Code] = struct {
@@ -194,6 +195,13 @@ func TestDevPersonas(t *testing.T) {
 // personaPrincipal is what a persona's token must verify to, written out
 // from the persona's fields independently of the claim mapping.
 func personaPrincipal(p Persona) *Principal {
+	if p.Kind == cpis.HealthSystem {
+		return &Principal{
+			Actor: cpis.Actor{Kind: cpis.HealthSystem, UserID: p.UserID, Name: p.DisplayName, OrgCode: p.OrgCode,
+				OrgName: p.OrgName, Activities: p.Activities},
+			Subject: p.UserID, ClientID: p.UserID, Scopes: p.Scopes,
+		}
+	}
 	if p.Kind == cpis.LASystem {
 		return &Principal{
 			Actor:   cpis.Actor{Kind: cpis.LASystem, UserID: p.UserID, Name: p.DisplayName, OrgCode: p.OrgCode, OrgName: p.OrgName},
@@ -238,7 +246,7 @@ func TestDevTokenShape(t *testing.T) {
 			t.Errorf("%s = %v, want %v", k, c[k], w)
 		}
 	}
-	for k, w := range map[string]any{"iss": devIssuerURL, "aud": testAudience, "sub": "la-ZLA01", "la_code": "ZLA01", "client_id": "la-ZLA01", "scope": "system/Flag.write system/Flag.read system/Communication.read"} {
+	for k, w := range map[string]any{"iss": devIssuerURL, "aud": testAudience, "sub": "la-ZLA01", "la_code": "ZLA01", "client_id": "la-ZLA01", "scope": "system/Flag.write system/Flag.read system/Communication.read system/Subscription.cruds"} {
 		if !cmp.Equal(c[k], w) && !cmp.Equal(c[k], []any{w}) {
 			t.Errorf("%s = %v, want %v", k, c[k], w)
 		}
@@ -321,7 +329,7 @@ func TestPersonasJSON(t *testing.T) {
 					t.Errorf("%s = %v, want an array", k, p[k])
 				}
 			}
-			if p["kind"] != string(cpis.HealthUser) && p["kind"] != string(cpis.LASystem) {
+			if p["kind"] != string(cpis.HealthUser) && p["kind"] != string(cpis.LASystem) && p["kind"] != string(cpis.HealthSystem) {
 				t.Errorf("kind = %v", p["kind"])
 			}
 		})

@@ -42,11 +42,20 @@ var (
 	// scope too, which must not open the audit trail to a role that is not
 	// an auditing one.
 	deskScopes = []string{"openid", "profile", "user/Flag.read", "user/AuditEvent.read"}
-	laScopes   = []string{"system/Flag.write", "system/Flag.read", "system/Communication.read"}
+	laScopes   = []string{"system/Flag.write", "system/Flag.read", "system/Communication.read", "system/Subscription.cruds"}
+	// trustSystemScopes are the Trust's interface engine's: it reads plans
+	// (scheduled care) and watches the children open to the Trust.
+	trustSystemScopes = []string{"system/Flag.rs", "system/Subscription.cruds"}
 )
 
-// devPersonas are the four health users of one fictional trust, then one
-// system per LA of the Trust directory. People and SDS ids are invented
+// The Trust's interface engine, a system of the development organisation.
+const (
+	trustSystemClientID = "cpis-dev-trust-engine"
+	trustSystemName     = "Fictional Trust interface engine"
+)
+
+// devPersonas are the four health users of one fictional trust and its
+// interface engine, then one system per LA of the Trust directory. People and SDS ids are invented
 // (555 prefix); role codes and names are national RBAC ones.
 func devPersonas() []Persona {
 	health := []Persona{
@@ -63,6 +72,14 @@ func devPersonas() []Persona {
 			"555000000004", "Dee Madeup", "555000000104", "S8000:G8000:R0001", "Privacy Officer",
 			nil, auditorScopes),
 	}
+	health = append(health, Persona{
+		Name:        "trust-system",
+		Description: "The Trust's interface engine: a system of the Trust with scheduled-care rights (B0170); subscribes to plan changes on the children open to the Trust's services",
+		Kind:        cpis.HealthSystem,
+		UserID:      trustSystemClientID, DisplayName: trustSystemName,
+		OrgCode: devOrgCode, OrgName: devOrgName,
+		Activities: []string{cpis.ActivityScheduledView}, Scopes: slices.Clone(trustSystemScopes),
+	})
 	for _, e := range cpis.TrustDirectory() {
 		health = append(health, laPersona(e.LocalAuthority))
 	}
@@ -104,8 +121,12 @@ func (p Persona) clone() Persona {
 // exactly as it maps tokens from real issuers.
 func (p Persona) claims() map[string]any {
 	scope := strings.Join(p.Scopes, " ")
-	if p.Kind == cpis.LASystem {
+	switch p.Kind {
+	case cpis.LASystem:
 		return map[string]any{"la_code": p.OrgCode, "la_name": p.OrgName, "client_id": p.UserID, "scope": scope}
+	case cpis.HealthSystem:
+		return map[string]any{"ods_code": p.OrgCode, "org_name": p.OrgName, "name": p.DisplayName,
+			"activity_codes": slices.Clone(p.Activities), "client_id": p.UserID, "scope": scope}
 	}
 	activities := append([]string{}, p.Activities...) // [] rather than null, as CIS2 sends
 	return map[string]any{

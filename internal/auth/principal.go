@@ -38,9 +38,25 @@ func (p *Principal) HasScope(scopes ...string) bool {
 // MayReadPlans reports whether the principal may view CP-IS plans as a health
 // professional: a health user whose selected role holds B0107 or B0170, using
 // a client granted user/Flag.read (SMART v1) or a v2 user/Flag scope with
-// both read and search (e.g. user/Flag.rs).
+// both read and search (e.g. user/Flag.rs); or a health organisation's
+// system granted one of the activities and system/Flag.read (or .rs).
 func (p *Principal) MayReadPlans() bool {
-	return p != nil && p.Actor.MayReadPlans() && p.grants("user", "Flag", "rs")
+	switch {
+	case p == nil || !p.Actor.MayReadPlans():
+		return false
+	case p.Kind == cpis.HealthSystem:
+		return p.isHealthSystem() && p.grants("system", "Flag", "rs")
+	}
+	return p.grants("user", "Flag", "rs")
+}
+
+// MaySubscribe reports whether the principal is a system allowed perms
+// (v2 letters, e.g. "c" to create, "rs" to read) on its own subscriptions:
+// an LA's or a health organisation's system granted system/Subscription
+// (v1 read or write, or v2 e.g. system/Subscription.cruds). What it may
+// subscribe to is the register's to decide.
+func (p *Principal) MaySubscribe(perms string) bool {
+	return (p.isLA() || p.isHealthSystem()) && p.grants("system", "Subscription", perms)
 }
 
 // MayWritePlans reports whether the principal is a local authority's system
@@ -75,6 +91,10 @@ func (p *Principal) MayReadNotifications() bool {
 // No CP-IS view activity is needed: auditors need not view plans.
 func (p *Principal) MayAudit() bool {
 	return p != nil && p.Kind == cpis.HealthUser && p.OrgCode != "" && p.grants("user", "AuditEvent", "rs")
+}
+
+func (p *Principal) isHealthSystem() bool {
+	return p != nil && p.Kind == cpis.HealthSystem && p.OrgCode != "" && p.UserID != ""
 }
 
 func (p *Principal) isLA() bool {

@@ -120,3 +120,37 @@ func TestPrincipalContext(t *testing.T) {
 		})
 	}
 }
+
+func TestHealthSystems(t *testing.T) {
+	sys := func(activities []string, scopes ...string) *Principal {
+		return &Principal{Actor: cpis.Actor{Kind: cpis.HealthSystem, UserID: "trust-engine", OrgCode: "ZZT01", Activities: activities}, Scopes: scopes}
+	}
+	b0170 := []string{cpis.ActivityScheduledView}
+	tests := []struct {
+		name      string
+		p         *Principal
+		read      bool
+		subscribe bool
+	}{
+		{"scheduled care, both scopes", sys(b0170, "system/Flag.rs", "system/Subscription.cruds"), true, true},
+		{"v1 scopes", sys(b0170, "system/Flag.read", "system/Subscription.write"), true, true},
+		{"no activity", sys(nil, "system/Flag.rs", "system/Subscription.cruds"), false, true},
+		{"a user scope does not serve a system", sys(b0170, "user/Flag.rs"), false, false},
+		{"no organisation", &Principal{Actor: cpis.Actor{Kind: cpis.HealthSystem, UserID: "x", Activities: b0170}, Scopes: []string{"system/Flag.rs", "system/Subscription.cruds"}}, false, false},
+		{"a health user with system scopes", healthUser([]string{"system/Flag.rs", "system/Subscription.cruds"}, cpis.ActivityScheduledView), false, false},
+		{"an LA system subscribes", laSystem("ZLA01", "system/Subscription.cruds"), false, true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if got := tt.p.MayReadPlans(); got != tt.read {
+				t.Errorf("MayReadPlans = %v, want %v", got, tt.read)
+			}
+			if got := tt.p.MaySubscribe("c"); got != tt.subscribe {
+				t.Errorf("MaySubscribe(c) = %v, want %v", got, tt.subscribe)
+			}
+			if tt.p.MayWritePlans() || tt.p.Kind == cpis.HealthSystem && (tt.p.MayReadOwnPlans() || tt.p.MayReadNotifications() || tt.p.MayAudit()) {
+				t.Error("a health system may write plans, read an LA's own or its ASNs, or audit")
+			}
+		})
+	}
+}

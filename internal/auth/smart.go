@@ -132,6 +132,7 @@ func SupportedScopes() []string {
 		"system/Flag.read", "system/Flag.rs",
 		"system/Flag.write", "system/Flag.cud",
 		"system/Communication.read", "system/Communication.rs",
+		"system/Subscription.read", "system/Subscription.write", "system/Subscription.cruds",
 	}
 }
 

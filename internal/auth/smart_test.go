@@ -216,6 +216,7 @@ func TestDevSMARTConfigurationJSON(t *testing.T) {
 			"user/Flag.read", "user/Flag.rs", "user/AuditEvent.read", "user/AuditEvent.rs",
 			"system/Flag.read", "system/Flag.rs", "system/Flag.write", "system/Flag.cud",
 			"system/Communication.read", "system/Communication.rs",
+			"system/Subscription.read", "system/Subscription.write", "system/Subscription.cruds",
 		},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
@@ -278,7 +279,7 @@ func TestDiscover(t *testing.T) {
 func TestSupportedScopesAreUnderstood(t *testing.T) {
 	checks := []struct{ level, resource, perms string }{
 		{"user", "Flag", "rs"}, {"user", "AuditEvent", "rs"}, {"system", "Flag", "rs"}, {"system", "Flag", "cud"},
-		{"system", "Communication", "rs"},
+		{"system", "Communication", "rs"}, {"system", "Subscription", "r"}, {"system", "Subscription", "c"},
 	}
 	for _, s := range SupportedScopes() {
 		t.Run(s, func(t *testing.T) {

@@ -72,12 +72,12 @@ func writer(c Caller, op string) (*auth.Principal, error) {
 	return c.Principal, nil
 }
 
-// refused records a health user's refused read as an AuditEvent with a
+// refused records a health user's (or system's) refused read as an AuditEvent with a
 // failure outcome (not an access: nothing was shown), then returns err.
 // Information governance must see who tried as well as who looked. Other
 // callers' refusals and other errors are returned as they are.
 func (s *Service) refused(ctx context.Context, c Caller, interaction string, nhs cpis.NHSNumber, err error) error {
-	if cpis.KindOf(err) != cpis.AccessDenied || c.Principal.Kind != cpis.HealthUser {
+	if cpis.KindOf(err) != cpis.AccessDenied || !c.Principal.IsHealth() {
 		return err
 	}
 	rec := s.record(c, cpis.ActionRead, interaction, nhs, nil)

@@ -61,6 +61,14 @@ type Config struct {
 	// organisation and LA later accesses send none (cpis.ASN): 0 sends one
 	// per access. cmd/cpisd defaults it to cpis.DefaultASNCoalesceWindow.
 	ASNCoalesceWindow time.Duration
+	// DevEndpoints lets subscriptions deliver over plain http to a
+	// loopback host (dev mode only).
+	DevEndpoints bool
+	// EndpointPolicy, when set, vets a subscription's endpoint beyond its
+	// form (cpis.CheckEndpoint): where its host resolves to
+	// (internal/delivery's network policy). It is checked again at each
+	// delivery, since DNS may change.
+	EndpointPolicy func(ctx context.Context, endpoint string) error
 }
 
 // DefaultAuditorRoles are the auditing roles when none are configured: the
@@ -76,6 +84,9 @@ type Service struct {
 	las          *cpis.Authorities
 	auditorRoles []string
 	asnWindow    time.Duration
+
+	devEndpoints   bool
+	endpointPolicy func(context.Context, string) error
 }
 
 // New builds a Service.
@@ -92,6 +103,9 @@ func New(cfg Config) *Service {
 		las:          cfg.Authorities,
 		auditorRoles: slices.Clone(roles),
 		asnWindow:    max(cfg.ASNCoalesceWindow, 0),
+
+		devEndpoints:   cfg.DevEndpoints,
+		endpointPolicy: cfg.EndpointPolicy,
 	}
 }
 
