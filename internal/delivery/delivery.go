@@ -62,13 +62,12 @@ type Config struct {
 
 // Deliverer sends the notifications of every subscription.
 type Deliverer struct {
-	cfg    Config
-	send   *sender
-	log    *slog.Logger
-	slots  chan struct{}
-	wg     sync.WaitGroup
-	wake   chan struct{}
-	closed chan struct{}
+	cfg   Config
+	send  *sender
+	log   *slog.Logger
+	slots chan struct{}
+	wg    sync.WaitGroup
+	wake  chan struct{}
 }
 
 // New builds a Deliverer.
