@@ -21,6 +21,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"log/slog"
 	"sync"
 	"time"
@@ -256,9 +257,23 @@ func (j *job) heartbeatDue(now time.Time) bool {
 	return j.rec.HeartbeatPeriod > 0 && !now.Before(last.Add(j.rec.HeartbeatPeriod))
 }
 
+// errChanged stops a job whose subscription its owner changed (or
+// deleted) since the claim: the change ended the lease, and the next claim
+// delivers the subscription as it now is.
+var errChanged = errors.New("the subscription changed since it was claimed")
+
 // notify prepares (register: rules and audit), renders and sends one
-// notification.
+// notification, unless the subscription changed since the claim: a
+// notification goes out only as the subscription now stands (endpoint,
+// headers, status).
 func (j *job) notify(ctx context.Context, typ string, events []store.SubscriptionEvent) error {
+	cur, err := j.d.cfg.Store.Subscription(ctx, j.rec.ID)
+	switch {
+	case err != nil && cpis.KindOf(err) != cpis.NotFound:
+		return err
+	case err != nil || !cur.Updated.Equal(j.rec.Updated) || cur.Status == cpis.SubOff || cur.Status == cpis.SubError:
+		return errChanged
+	}
 	at := j.d.cfg.Now()
 	n, err := j.d.cfg.Register.Deliverable(ctx, j.rec, events, j.rec.Content, at)
 	if err != nil {
@@ -317,6 +332,9 @@ func (j *job) acknowledged(events []store.SubscriptionEvent) store.Progress {
 // events stay: setting it back to active resumes from the first
 // undelivered one.
 func (j *job) failed(ctx context.Context, err error) {
+	if errors.Is(err, errChanged) {
+		return // not the endpoint's failure; the lease is already gone
+	}
 	now := j.d.cfg.Now()
 	st := j.rec.State
 	st.Failures++

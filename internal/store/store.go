@@ -99,7 +99,10 @@ type Store interface {
 	// With c.Resume it clears the failure state, makes the subscription
 	// due at Updated and sets Handshake to c.Handshake (false: a new
 	// handshake is sent). Numbering and Delivered are kept: delivery
-	// resumes from the first undelivered event.
+	// resumes from the first undelivered event. It ends any lease: the
+	// holder's next RecordDelivery is refused (Conflict), so no delivery
+	// goes on with the subscription as it was, and the next claim takes it
+	// as it now is.
 	UpdateSubscription(ctx context.Context, c SubscriptionChange) (SubscriptionRecord, error)
 
 	// DeleteSubscription removes subscription id and its numbering;

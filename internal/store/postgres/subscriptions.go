@@ -55,7 +55,8 @@ const (
 			failing_since = CASE WHEN $13 THEN NULL ELSE failing_since END,
 			last_error = CASE WHEN $13 THEN '' ELSE last_error END,
 			next_attempt = CASE WHEN $13 THEN $12 ELSE next_attempt END,
-			handshake = CASE WHEN $13 THEN $14 ELSE handshake END
+			handshake = CASE WHEN $13 THEN $14 ELSE handshake END,
+			lease = NULL, lease_until = NULL
 		WHERE id = $1
 		RETURNING ` + recordColumns
 	deleteSubscription = `DELETE FROM subscriptions WHERE id = $1`

@@ -49,7 +49,8 @@ const (
 			failing_since = CASE WHEN ?12 THEN NULL ELSE failing_since END,
 			last_error = CASE WHEN ?12 THEN '' ELSE last_error END,
 			next_attempt = CASE WHEN ?12 THEN ?11 ELSE next_attempt END,
-			handshake = CASE WHEN ?12 THEN ?13 ELSE handshake END
+			handshake = CASE WHEN ?12 THEN ?13 ELSE handshake END,
+			lease = NULL, lease_until = NULL
 		WHERE id = ?14
 		RETURNING ` + recordCols
 	sqlDeleteSubscription = `DELETE FROM subscriptions WHERE id = ?`

@@ -627,6 +627,18 @@ func testLeases(t *testing.T, open opener) {
 	third := delivering(t, ctx, s, sub.ID, second(95))
 	record(t, ctx, s, sub.ID, store.Progress{Lease: third, Now: second(95), State: before.State})
 	wantDue(t, ctx, s, "released", second(95), sub.ID)
+
+	// The owner's change ends the lease: the holder may not go on with the
+	// subscription as it was, and the next claim takes it at once.
+	fourth := delivering(t, ctx, s, sub.ID, second(96))
+	changed := subscription(t, ctx, s, sub.ID).Subscription
+	changed.Endpoint, changed.Updated = "https://elsewhere.example.org/hook", second(97)
+	if _, err := s.UpdateSubscription(ctx, store.SubscriptionChange{Subscription: changed}); err != nil {
+		t.Fatalf("UpdateSubscription: %v", err)
+	}
+	after := store.Progress{Lease: fourth, Now: second(98), For: time.Minute, State: before.State}
+	wantKind(t, "RecordDelivery under a lease the owner's change ended", s.RecordDelivery(ctx, sub.ID, after), cpis.Conflict)
+	wantDue(t, ctx, s, "changed while leased", second(98), sub.ID)
 }
 
 // testRecordDelivery: the state is written as given but Delivered, which
