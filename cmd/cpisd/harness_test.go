@@ -18,23 +18,36 @@ import (
 )
 
 // testClock is the injected clock of a test server; tests move it to cross
-// the SOP's date boundaries.
+// the SOP's date boundaries. It stands still unless it ticks.
 type testClock struct {
 	mu  sync.Mutex
 	now time.Time
+	// mark, when set, is the real instant the clock read now: a ticking
+	// clock moves on with real time from there (subscription delivery
+	// schedules its retries and heartbeats on the server's clock).
+	mark time.Time
 }
+
+// tickingClock is a clock that reads at now and moves with real time.
+func tickingClock(at time.Time) *testClock { return &testClock{now: at, mark: time.Now()} }
 
 func (c *testClock) Now() time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	return c.now
+	if c.mark.IsZero() {
+		return c.now
+	}
+	return c.now.Add(time.Since(c.mark))
 }
 
-// Set moves the clock to t.
+// Set moves the clock to t; a ticking clock ticks on from there.
 func (c *testClock) Set(t time.Time) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.now = t
+	if !c.mark.IsZero() {
+		c.mark = time.Now()
+	}
 }
 
 // syncBuffer collects the server's log lines safely across goroutines.
@@ -82,6 +95,32 @@ var startDay = time.Date(2026, 11, 22, 10, 0, 0, 0, time.UTC)
 // modify may change the configuration first (e.g. to use PostgreSQL).
 func newTestServer(t testing.TB, modify ...func(*Config)) *testServer {
 	t.Helper()
+	return newTestServerAt(t, &testClock{now: startDay}, modify...)
+}
+
+// newDeliveryServer starts a dev-mode server whose clock ticks from
+// startDay, with subscription delivery settings short enough for tests:
+// retries after 50 ms doubling to 400 ms, leases of 2 s.
+func newDeliveryServer(t testing.TB, modify ...func(*Config)) *testServer {
+	t.Helper()
+	return newDeliveryServerAt(t, tickingClock(startDay), modify...)
+}
+
+// newDeliveryServerAt is newDeliveryServer on a given clock: replicas
+// share one, as NTP keeps real servers' clocks within far less than a
+// lease of each other.
+func newDeliveryServerAt(t testing.TB, clock *testClock, modify ...func(*Config)) *testServer {
+	t.Helper()
+	fast := func(c *Config) {
+		c.Subscriptions = SubscriptionConfig{Poll: 50 * time.Millisecond, RetryBase: 50 * time.Millisecond,
+			RetryMax: 400 * time.Millisecond, Lease: 2 * time.Second}
+	}
+	return newTestServerAt(t, clock, append([]func(*Config){fast}, modify...)...)
+}
+
+// newTestServerAt starts a dev-mode server on clock.
+func newTestServerAt(t testing.TB, clock *testClock, modify ...func(*Config)) *testServer {
+	t.Helper()
 	cfg := Config{
 		Addr: "127.0.0.1:0", DataDir: t.TempDir(), Audience: "cpis",
 		LogLevel: slog.LevelDebug, ShutdownTimeout: 10 * time.Second,
@@ -90,7 +129,7 @@ func newTestServer(t testing.TB, modify ...func(*Config)) *testServer {
 	for _, m := range modify {
 		m(&cfg)
 	}
-	ts := &testServer{t: t, clock: &testClock{now: startDay}, logs: &syncBuffer{}, cfg: cfg, tokens: map[string]string{}}
+	ts := &testServer{t: t, clock: clock, logs: &syncBuffer{}, cfg: cfg, tokens: map[string]string{}}
 	srv, err := start(context.Background(), cfg, ts.logs, ts.clock.Now)
 	if err != nil {
 		t.Fatalf("start: %v", err)
