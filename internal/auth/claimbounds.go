@@ -24,8 +24,9 @@ var errDisplayClaim = errors.New("the token's identity claims are malformed: a n
 // control characters. Every role and organisation of the token is checked,
 // not only the selected one: the token is refused as a whole.
 func (c *claims) checkBounds() error {
-	names := []string{c.Name, c.LAName}
-	codes := []string{c.Subject, c.UserUID, c.SelectedRoleID, string(c.IDAssurance), c.LACode, c.ClientID, c.AZP}
+	names := []string{c.Name, c.LAName, c.OrgName}
+	codes := []string{c.Subject, c.UserUID, c.SelectedRoleID, string(c.IDAssurance), c.LACode, c.ClientID, c.AZP, c.ODSCode}
+	codes = append(codes, c.Activities...)
 	for _, r := range c.Roles {
 		names = append(names, r.RoleName)
 		codes = append(codes, r.PersonRoleID, r.OrgCode, r.RoleCode)

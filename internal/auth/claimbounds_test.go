@@ -51,6 +51,9 @@ func boundedClaims(base map[string]any) (health, la map[string]any, setters map[
 		"role_code": inRole(1, "role_code"), "org_code of a role": inRole(1, "org_code"), "person_roleid": inRole(0, "person_roleid"),
 		"activity_codes":          inRole(1, "activity_codes"),
 		"selected org's org_name": inOrg(1, "org_name"), "other org's org_name": inOrg(0, "org_name"), "org_code of an org": inOrg(0, "org_code"),
+		// A health organisation's system.
+		"ods_code": top("ods_code"), "system's org_name": top("org_name"),
+		"system's activity_codes": func(m map[string]any, s string) { m["activity_codes"] = []string{"B0170", s} },
 	}
 	return health, la, setters
 }
@@ -65,7 +68,9 @@ func TestDisplayClaimsBounded(t *testing.T) {
 	ti := newTestIssuer(t)
 	v := newTestVerifier(t, ti, clockAt(t0))
 	health, la, setters := boundedClaims(ti.baseClaims())
-	for _, base := range []map[string]any{health, la} {
+	system := with(ti.baseClaims(), map[string]any{"ods_code": "ZZT01", "org_name": "St Mary's Trust", "activity_codes": []string{"B0170"},
+		"client_id": "trust-engine", "scope": "system/Flag.rs"})
+	for _, base := range []map[string]any{health, la, system} {
 		if _, err := v.Verify(t.Context(), sign(t, jwa.ES256, ti.ec, "ec-1", base)); err != nil {
 			t.Fatalf("the unaltered token: %v", err)
 		}
@@ -86,8 +91,11 @@ func TestDisplayClaimsBounded(t *testing.T) {
 			cases[k] = s
 		}
 		base := health
-		if setter == "la_name" || setter == "la_code" {
+		switch setter {
+		case "la_name", "la_code":
 			base = la
+		case "ods_code", "system's org_name", "system's activity_codes":
+			base = system
 		}
 		for name, s := range cases {
 			t.Run(setter+"/"+name, func(t *testing.T) {
