@@ -143,7 +143,7 @@ func (d *Deliverer) Pass(ctx context.Context) {
 		d.slots <- struct{}{}
 		d.wg.Add(1)
 		go func() {
-			defer func() { <-d.slots; d.wg.Done() }()
+			defer func() { <-d.slots; d.Wake(); d.wg.Done() }() // a free worker looks for more at once
 			d.work(context.WithoutCancel(ctx), rec, lease)
 		}()
 	}
@@ -198,6 +198,9 @@ func (d *Deliverer) work(ctx context.Context, rec store.SubscriptionRecord, leas
 		}
 		j.rec.State = j.acknowledged(nil).State
 	}
+	// To the back of the queue: claims take the earliest NextAttempt first,
+	// so every subscription with something to send gets its turn.
+	j.rec.State.NextAttempt = j.d.cfg.Now()
 	j.record(ctx, store.Progress{State: j.rec.State}, 0)
 }
 

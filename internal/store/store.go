@@ -127,7 +127,8 @@ type Store interface {
 	// c.Limit subscriptions due at c.Now, earliest NextAttempt first: status
 	// requested or active, no unexpired lease, NextAttempt <= c.Now, and
 	// something to do: the handshake not acknowledged, Numbered >
-	// Delivered, Scanned behind the log's head, or a heartbeat due
+	// Delivered, an event matching it (subscriptions.go) committed after
+	// Scanned, or a heartbeat due
 	// (HeartbeatPeriod > 0 and the later of LastSent and Created at most
 	// c.Now-HeartbeatPeriod). Concurrent claims, on any replica, never
 	// lease one subscription twice. Invalid if CheckClaim refuses c.

@@ -75,10 +75,10 @@ const (
 	// then updated by primary key, which "= ANY" of an array, unlike "IN",
 	// makes the planner probe rather than join with a scan of the table.
 	claimSubscriptions = `UPDATE subscriptions SET lease = $1, lease_until = $2
-		WHERE id = ANY(ARRAY(SELECT id FROM subscriptions
+		WHERE id = ANY(ARRAY(SELECT id FROM subscriptions s
 			WHERE status IN ('requested', 'active') AND next_attempt <= $3
 				AND (lease_until IS NULL OR lease_until <= $3)
-				AND (NOT handshake OR numbered > delivered OR scanned < (SELECT position FROM event_head)
+				AND (NOT handshake OR numbered > delivered OR ` + unscannedMatch + `
 					OR heartbeat_us > 0 AND greatest(created, last_sent) + heartbeat_us * interval '1 microsecond' <= $3)
 			ORDER BY next_attempt, id LIMIT $4
 			FOR UPDATE SKIP LOCKED))
@@ -107,6 +107,16 @@ const (
 		WHERE se.subscription_id = $1 AND se.number >= $2 AND se.number <= $3
 		ORDER BY se.number LIMIT $4`
 )
+
+// unscannedMatch says, of subscription s, that an event matching it
+// committed after its scan: an index probe of the topic's partial index
+// (migration 0008), so a subscription none of whose events came is not
+// claimed, however busy the log.
+const unscannedMatch = `(s.topic = '` + string(cpis.TopicASN) + `' AND EXISTS (SELECT FROM event_log e
+		WHERE e.kind = 'asn' AND e.la_code = s.la_code AND e.position > s.scanned)
+	OR s.topic = '` + string(cpis.TopicPlanChange) + `' AND EXISTS (SELECT FROM event_log e
+		WHERE e.kind = 'plan' AND e.nhs_number = s.nhs_number AND e.position > s.scanned
+			AND (s.la_code = '' OR e.la_code = s.la_code)))`
 
 // Topic filters of matchEvents: the kinds are literals, each the predicate
 // of the partial index the scan reads (migration 0008).

@@ -64,13 +64,23 @@ const (
 		SELECT ?, ? + j.key + 1, j.value FROM json_each(?) j`
 	sqlMatched = `UPDATE subscriptions SET numbered = ?, scanned = ? WHERE id = ? RETURNING ` + stateCols
 
+	// unscannedMatch says, of subscription s, that an event matching it
+	// committed after its scan: a probe of the topic's partial index
+	// (migration 0008), so a subscription none of whose events came is not
+	// claimed, however busy the log.
+	unscannedMatch = `(s.topic = '` + string(cpis.TopicASN) + `' AND EXISTS (SELECT 1 FROM event_log e
+		WHERE e.kind = 'asn' AND e.la_code = s.la_code AND e.position > s.scanned)
+	OR s.topic = '` + string(cpis.TopicPlanChange) + `' AND EXISTS (SELECT 1 FROM event_log e
+		WHERE e.kind = 'plan' AND e.nhs_number = s.nhs_number AND e.position > s.scanned
+			AND (s.la_code = '' OR e.la_code = s.la_code)))`
+
 	// sqlClaim leases the due subscriptions: the lease, its end, now and
 	// the limit.
 	sqlClaim = `UPDATE subscriptions SET lease = ?1, lease_until = ?2
-		WHERE id IN (SELECT id FROM subscriptions
+		WHERE id IN (SELECT id FROM subscriptions s
 			WHERE status IN ('requested', 'active') AND next_attempt <= ?3
 				AND (lease_until IS NULL OR lease_until <= ?3)
-				AND (NOT handshake OR numbered > delivered OR scanned < (SELECT position FROM event_head)
+				AND (NOT handshake OR numbered > delivered OR ` + unscannedMatch + `
 					OR heartbeat_us > 0 AND MAX(created, COALESCE(last_sent, created)) + heartbeat_us <= ?3)
 			ORDER BY next_attempt, id LIMIT ?4)
 		RETURNING ` + recordCols
