@@ -11,6 +11,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
 )
 
 // defaultDatabaseURL is the PostgreSQL server used when neither
@@ -48,6 +50,15 @@ type config struct {
 	upload        bool // run it, after the reads
 	uploadOnly    bool // run only it: no prior audit trail, reads or pgbench
 	uploadClients int  // files sent at once
+	// The subscription delivery run on each store: the standard mix at
+	// deliveryClients without subscriptions and with every LA subscribed
+	// to its ASNs, in interleaved rounds (delivery.go).
+	delivery         bool
+	deliveryOnly     bool                // run only it, after one standard run at deliveryClients: no pgbench, ASN cost or upload
+	deliveryRounds   int                 // rounds, each measuring both loads once
+	deliveryDuration time.Duration       // measured time of each load in a round
+	deliveryDrain    time.Duration       // how long to wait for the handshakes, and for the events after the load
+	deliveryContent  cpis.PayloadContent // the subscriptions' payload content
 }
 
 // Limits of the data set: the 999 test range holds about 909,000 valid NHS
@@ -97,6 +108,12 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 	fs.IntVar(&c.asnRounds, "asn-rounds", 6, "rounds of the ASN cost measurement, each running both loads (even: each goes first as often)")
 	fs.DurationVar(&c.asnDuration, "asn-duration", 5*time.Second, "measured time of each load in a round of the ASN cost measurement")
 	fs.BoolVar(&c.asnWorst, "asn-worst", true, "also measure the ASN cost when every search finds a plan")
+	fs.BoolVar(&c.delivery, "delivery", true, fmt.Sprintf("measure subscription delivery on each store: %d clients reading, without subscriptions and with every LA subscribed to its ASNs, interleaved rounds", deliveryClients))
+	fs.BoolVar(&c.deliveryOnly, "delivery-only", false, fmt.Sprintf("run only the delivery measurement, after one standard run at %d clients on each store that warms the caches (no pgbench, ASN cost or upload)", deliveryClients))
+	fs.IntVar(&c.deliveryRounds, "delivery-rounds", 2, "rounds of the delivery measurement, each running the load without and with subscriptions (even: each goes first as often)")
+	fs.DurationVar(&c.deliveryDuration, "delivery-duration", 10*time.Second, "measured time of each load in a round of the delivery measurement")
+	fs.DurationVar(&c.deliveryDrain, "delivery-drain", time.Minute, "how long the delivery measurement waits for the handshakes, and for every event after the load")
+	content := fs.String("delivery-content", string(cpis.ContentFullResource), "payload content of the delivery measurement's subscriptions: full-resource or id-only")
 	if err := fs.Parse(args); err != nil {
 		var usage strings.Builder
 		fs.SetOutput(&usage)
@@ -130,6 +147,11 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 		// run: right after loading, the first rounds would be slower
 		// than the last, whichever load they ran.
 		c.stores, c.clients, c.upload, c.pgbench = []string{"postgres"}, []int{asnClients}, false, false
+		c.delivery = c.deliveryOnly // false, unless contradicted: validate says so
+	}
+	c.deliveryContent = cpis.PayloadContent(*content)
+	if c.deliveryOnly {
+		c.clients, c.upload, c.pgbench, c.asn = []int{deliveryClients}, false, false, false
 	}
 	if c.keep && c.dir == "" {
 		c.dir = filepath.Join(or(getenv("TMPDIR"), "/tmp"), "cpisbench")
@@ -139,6 +161,8 @@ func parseConfig(args []string, getenv func(string) string) (config, error) {
 
 func (c config) validate() error {
 	switch {
+	case c.deliveryOnly && (c.asnOnly || c.uploadOnly || !c.delivery):
+		return errors.New("--delivery-only contradicts --asn-only, --upload-only and --delivery=false")
 	case c.asnOnly && !c.asn:
 		return errors.New("--asn-only and --asn=false contradict each other")
 	case c.asnOnly && c.uploadOnly:
@@ -165,6 +189,14 @@ func (c config) validate() error {
 		return errors.New("--asn-rounds must be from 1 to 100")
 	case c.asnDuration < time.Second:
 		return errors.New("--asn-duration must be at least 1s")
+	case c.deliveryRounds < 1 || c.deliveryRounds > 100:
+		return errors.New("--delivery-rounds must be from 1 to 100")
+	case c.deliveryDuration < time.Second:
+		return errors.New("--delivery-duration must be at least 1s")
+	case c.deliveryDrain < time.Second:
+		return errors.New("--delivery-drain must be at least 1s")
+	case c.deliveryContent != cpis.ContentFullResource && c.deliveryContent != cpis.ContentIDOnly:
+		return errors.New("--delivery-content must be full-resource or id-only")
 	}
 	return nil
 }

@@ -14,8 +14,9 @@
 // every read served left exactly one AuditEvent and that the unscheduled-care
 // reads that returned plans sent exactly the ASNs they should, what ASNs
 // cost on PostgreSQL (the same load with and without them, in interleaved
-// rounds), and the counts each import answered against those its files
-// imply.
+// rounds), how fast and how completely subscriptions deliver the ASNs of
+// the same reads to the LAs' endpoints and what that costs the reads, and
+// the counts each import answered against those its files imply.
 //
 // Benchmarks in this project are commands that print a report, never timed
 // tests; see README.md for how to read it.

@@ -24,7 +24,7 @@ import (
 // in seconds. The prior audit trail is small because under the race
 // detector the embedded SQLite driver loads about 1,300 records a second.
 var smokeArgs = []string{"--plans", "2000", "--audits", "5000", "--duration", "2s", "--warmup", "500ms", "--clients", "4,16",
-	"--asn-rounds", "1", "--asn-duration", "1s"}
+	"--asn-rounds", "1", "--asn-duration", "1s", "--delivery-rounds", "1", "--delivery-duration", "1s"}
 
 // auditLine is the report's audit check of one run.
 var auditLine = regexp.MustCompile(`(?m)^  audit, (\d+) clients: (\d+) written, (\d+) reads served: (\w+)$`)

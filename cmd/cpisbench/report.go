@@ -77,6 +77,8 @@ func (r *report) print(w io.Writer) {
 	switch {
 	case r.cfg.asnOnly:
 		what = "ASN cost benchmark"
+	case r.cfg.deliveryOnly:
+		what = "subscription delivery benchmark"
 	case r.cfg.uploadOnly:
 		what = "upload benchmark"
 	case r.cfg.upload:
@@ -94,8 +96,9 @@ func (r *report) print(w io.Writer) {
 			r.printStore(w, s)
 			r.printASNCost(w, s)
 			printServer(w, s)
+			r.printDelivery(w, s)
 		}
-		if !r.cfg.asnOnly {
+		if !r.cfg.asnOnly && !r.cfg.deliveryOnly {
 			r.printPgbench(w)
 		}
 	}
@@ -231,6 +234,7 @@ func (r *report) printTargets(w io.Writer) {
 		fmt.Fprintln(w, line)
 	}
 	r.printASNTargets(w)
+	r.printDeliveryTargets(w)
 	r.printUploadTargets(w)
 }
 

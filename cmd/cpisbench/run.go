@@ -113,8 +113,11 @@ type storeResult struct {
 	runs  []storeRun
 	costs []asnCost // the cost of ASNs (PostgreSQL): one per share of searches finding a plan
 	asn   *asnTally // the ASNs of all the runs above
-	hwm   float64   // the server's VmHWM at the end, MiB
-	exit  error     // how the server exited after SIGTERM
+	// delivery is the subscription delivery run, on a server of its own
+	// started after the one above stopped; nil if not run.
+	delivery *deliveryResult
+	hwm      float64 // the server's VmHWM at the end, MiB
+	exit     error   // how the server exited after SIGTERM
 }
 
 // storeRun is one concurrency on one store.
@@ -147,7 +150,8 @@ func (r storeRun) asnEqual() bool { return r.asnWritten == r.asnExpected }
 
 // benchStore loads a fresh database for the store, starts the server on it
 // and measures each concurrency in turn, then on PostgreSQL the cost of
-// ASNs; last it reads back the ASNs stored.
+// ASNs; it reads back the ASNs stored. Last, the subscription delivery
+// run, which starts a server of its own.
 func benchStore(ctx context.Context, cfg config, d *dataset, bin, name string, progress io.Writer) (*storeResult, error) {
 	fmt.Fprintf(progress, "%s: loading\n", name)
 	loadStore := loadSQLite
@@ -172,6 +176,11 @@ func benchStore(ctx context.Context, cfg config, d *dataset, bin, name string, p
 		res.hwm = float64(kb) / 1024
 	}
 	res.exit = srv.stop()
+	if cfg.delivery {
+		if res.delivery, err = measureDelivery(ctx, cfg, d, bin, l, progress); err != nil {
+			return nil, err
+		}
+	}
 	return res, nil
 }
 
@@ -302,6 +311,7 @@ func (r *report) verdict() error {
 		if s.exit != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", s.l.name, s.exit))
 		}
+		errs = append(errs, s.delivery.failures(s.l.name)...)
 	}
 	for _, u := range r.uploads {
 		for _, run := range u.runs {
