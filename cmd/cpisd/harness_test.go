@@ -100,7 +100,9 @@ func newTestServer(t testing.TB, modify ...func(*Config)) *testServer {
 
 // newDeliveryServer starts a dev-mode server whose clock ticks from
 // startDay, with subscription delivery settings short enough for tests:
-// retries after 50 ms doubling to 400 ms, leases of 2 s.
+// retries after 50 ms doubling to 400 ms, leases of 5 s (longer than the
+// slowest answer a test's receiver gives: a lease that ends mid-attempt
+// lets another claim send the notification again).
 func newDeliveryServer(t testing.TB, modify ...func(*Config)) *testServer {
 	t.Helper()
 	return newDeliveryServerAt(t, tickingClock(startDay), modify...)
@@ -113,7 +115,7 @@ func newDeliveryServerAt(t testing.TB, clock *testClock, modify ...func(*Config)
 	t.Helper()
 	fast := func(c *Config) {
 		c.Subscriptions = SubscriptionConfig{Poll: 50 * time.Millisecond, RetryBase: 50 * time.Millisecond,
-			RetryMax: 400 * time.Millisecond, Lease: 2 * time.Second}
+			RetryMax: 400 * time.Millisecond, Lease: 5 * time.Second}
 	}
 	return newTestServerAt(t, clock, append([]func(*Config){fast}, modify...)...)
 }
