@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"sync"
 	"testing"
@@ -192,10 +193,10 @@ func TestEventsArriveInOrderAfterTheHandshake(t *testing.T) {
 	d := f.deliverer(delivery.Config{})
 	pass(t, d)
 	types, numbers := r.acknowledged()
-	if want := []string{"handshake", "event-notification", "event-notification", "event-notification"}; !equal(types, want) {
+	if want := []string{"handshake", "event-notification", "event-notification", "event-notification"}; !slices.Equal(types, want) {
 		t.Errorf("types %v, want %v (max-count 2: three notifications for five events)", types, want)
 	}
-	if want := []int{1, 2, 3, 4, 5}; !equalInts(numbers, want) {
+	if want := []int{1, 2, 3, 4, 5}; !slices.Equal(numbers, want) {
 		t.Errorf("event numbers %v, want %v", numbers, want)
 	}
 	if r.got[0].Auth != "Bearer receiver-secret" {
@@ -240,7 +241,7 @@ func TestAFailingEndpointIsRetriedWithBackoffThenSetToError(t *testing.T) {
 	for i := range want {
 		want[i] *= time.Second
 	}
-	if !equalDurations(waits, want) {
+	if !slices.Equal(waits, want) {
 		t.Errorf("waits %v, want %v", waits, want)
 	}
 	if r.tries != len(want)+1 {
@@ -267,7 +268,7 @@ func TestAFailingEndpointIsRetriedWithBackoffThenSetToError(t *testing.T) {
 	}
 	pass(t, d)
 	types, numbers := r.acknowledged()
-	if !equalInts(numbers, []int{1, 2, 3}) || types[0] != "handshake" {
+	if !slices.Equal(numbers, []int{1, 2, 3}) || types[0] != "handshake" {
 		t.Errorf("after resuming: %v %v; want the handshake, then every event kept", types, numbers)
 	}
 }
@@ -289,7 +290,7 @@ func TestTwoReplicasNeverDeliverOneSubscriptionAtOnce(t *testing.T) {
 	for i := 1; i <= 20; i++ {
 		want = append(want, i)
 	}
-	if !equalInts(numbers, want) {
+	if !slices.Equal(numbers, want) {
 		t.Errorf("event numbers %v, want each of 1..20 once, in order", numbers)
 	}
 }
@@ -308,40 +309,4 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 	if rec.State.Failures != 1 || rec.State.LastError != "the endpoint answered HTTP 307" {
 		t.Errorf("state %+v", rec.State)
 	}
-}
-
-func equal(a, b []string) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func equalInts(a, b []int) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
-}
-
-func equalDurations(a, b []time.Duration) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
-		}
-	}
-	return true
 }
