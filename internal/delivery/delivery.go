@@ -24,6 +24,7 @@ import (
 	"errors"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/cpis-fhir/cpis/fhir"
@@ -69,6 +70,9 @@ type Deliverer struct {
 	slots chan struct{}
 	wg    sync.WaitGroup
 	wake  chan struct{}
+	// backlogged is whether the last claim took as many subscriptions as
+	// there were free workers.
+	backlogged atomic.Bool
 }
 
 // New builds a Deliverer.
@@ -139,11 +143,21 @@ func (d *Deliverer) Pass(ctx context.Context) {
 		}
 		return
 	}
+	// Only a claim that took all it could may have left work behind: then
+	// a worker that frees up looks for more at once; otherwise the next
+	// poll (or a Wake) will, and an idle replica does not claim in a loop.
+	d.backlogged.Store(len(recs) == free)
 	for _, rec := range recs {
 		d.slots <- struct{}{}
 		d.wg.Add(1)
 		go func() {
-			defer func() { <-d.slots; d.Wake(); d.wg.Done() }() // a free worker looks for more at once
+			defer func() {
+				<-d.slots
+				if d.backlogged.Load() {
+					d.Wake()
+				}
+				d.wg.Done()
+			}()
 			d.work(context.WithoutCancel(ctx), rec, lease)
 		}()
 	}

@@ -77,13 +77,20 @@ const (
 	// sqlClaim leases the due subscriptions: the lease, its end, now and
 	// the limit.
 	sqlClaim = `UPDATE subscriptions SET lease = ?1, lease_until = ?2
-		WHERE id IN (SELECT id FROM subscriptions s
-			WHERE status IN ('requested', 'active') AND next_attempt <= ?3
-				AND (lease_until IS NULL OR lease_until <= ?3)
-				AND (NOT handshake OR numbered > delivered OR ` + unscannedMatch + `
-					OR heartbeat_us > 0 AND MAX(created, COALESCE(last_sent, created)) + heartbeat_us <= ?3)
+		WHERE id IN (SELECT id FROM subscriptions s WHERE ` + sqlDue + `
 			ORDER BY next_attempt, id LIMIT ?4)
 		RETURNING ` + recordCols
+
+	// sqlDue is a claim's rule (store.Store.ClaimSubscriptions): now is ?3.
+	sqlDue = `status IN ('requested', 'active') AND next_attempt <= ?3
+				AND (lease_until IS NULL OR lease_until <= ?3)
+				AND (NOT handshake OR numbered > delivered OR ` + unscannedMatch + `
+					OR heartbeat_us > 0 AND MAX(created, COALESCE(last_sent, created)) + heartbeat_us <= ?3)`
+
+	// sqlAnyDue asks, outside the writer, whether a claim would take
+	// anything: most polls find nothing, and need not queue behind (nor
+	// hold up) the audit commits for the one write lock.
+	sqlAnyDue = `SELECT EXISTS (SELECT 1 FROM subscriptions s WHERE ` + sqlDue + `)`
 
 	// sqlRecordDelivery writes a lease holder's progress: the id, the
 	// lease, the state, the lease's new end (NULL releases it), the status
@@ -334,6 +341,13 @@ func (s *Store) ClaimSubscriptions(ctx context.Context, c store.Claim) ([]store.
 	const op = "sqlite.ClaimSubscriptions"
 	if err := store.CheckClaim(op, c); err != nil {
 		return nil, err
+	}
+	var due bool
+	if err := s.r.QueryRowContext(ctx, sqlAnyDue, nil, nil, micros(c.Now)).Scan(&due); err != nil {
+		return nil, fail(op, err)
+	}
+	if !due {
+		return nil, nil
 	}
 	var recs []store.SubscriptionRecord
 	err := s.write(ctx, op, func(tx *sql.Tx) error {
