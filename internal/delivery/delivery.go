@@ -218,30 +218,35 @@ func (d *Deliverer) work(ctx context.Context, rec store.SubscriptionRecord, leas
 	j.record(ctx, store.Progress{State: j.rec.State}, 0)
 }
 
-// deliverEvents sends the subscription's undelivered events, at most
-// MaxCount per notification, until none is left. It reports whether it
-// sent any, and false in ok when it stopped on a failure (already
-// recorded).
+// deliverEvents numbers the subscription's new events, then sends its
+// undelivered ones, at most MaxCount per notification, until none is
+// left. It reports whether it sent any, and false in ok when it stopped on
+// a failure (already recorded). Acknowledgements are recorded once, with
+// the release of the lease (work), unless more batches follow: every
+// commit of delivery state costs a WAL flush that the reads' audit
+// commits wait behind, and a lost acknowledgement only means a re-send.
+// Events committed meanwhile are numbered by the next claim, which the
+// store makes as soon as one comes (Store.ClaimSubscriptions).
 func (j *job) deliverEvents(ctx context.Context) (sent, ok bool) {
+	state, err := j.d.cfg.Store.MatchSubscriptionEvents(ctx, j.rec.ID, 1000)
+	if err != nil {
+		j.failed(ctx, err)
+		return false, false
+	}
+	j.rec.State.Scanned, j.rec.State.Numbered = state.Scanned, state.Numbered
+	j.rec.State.Delivered = max(j.rec.State.Delivered, state.Delivered)
 	for range 1000 { // bounded: a busy subscription gives its worker back now and then
-		state, err := j.d.cfg.Store.MatchSubscriptionEvents(ctx, j.rec.ID, 1000)
-		if err != nil {
-			j.failed(ctx, err)
-			return sent, false
-		}
-		state.Failures, state.FailingSince, state.NextAttempt, state.LastError = j.rec.State.Failures, j.rec.State.FailingSince, j.rec.State.NextAttempt, j.rec.State.LastError
-		state.Handshake, state.LastSent = j.rec.State.Handshake, j.rec.State.LastSent
-		j.rec.State = state
-		if state.Delivered >= state.Numbered {
+		st := j.rec.State
+		if st.Delivered >= st.Numbered {
 			return sent, true
 		}
-		events, err := j.d.cfg.Store.SubscriptionEvents(ctx, j.rec.ID, state.Delivered+1, state.Numbered, j.maxCount())
+		events, err := j.d.cfg.Store.SubscriptionEvents(ctx, j.rec.ID, st.Delivered+1, st.Numbered, j.maxCount())
 		if err != nil {
 			j.failed(ctx, err)
 			return sent, false
 		}
 		if len(events) == 0 { // removed by retention before they could be sent
-			j.rec.State.Delivered = state.Numbered
+			j.rec.State.Delivered = st.Numbered
 			continue
 		}
 		if err := j.notify(ctx, "event-notification", events); err != nil {
@@ -250,7 +255,8 @@ func (j *job) deliverEvents(ctx context.Context) (sent, ok bool) {
 		}
 		sent = true
 		j.d.cfg.Metrics.delivered(j.rec.Topic, j.d.cfg.Now(), events)
-		if !j.record(ctx, j.acknowledged(events), j.d.cfg.Lease) {
+		p := j.acknowledged(events)
+		if p.State.Delivered < p.State.Numbered && !j.record(ctx, p, j.d.cfg.Lease) {
 			return sent, false
 		}
 	}
