@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -140,8 +141,8 @@ func TestSubscriptionReceiverFailingFiveTimesGetsEveryEventInOrder(t *testing.T)
 }
 
 // TestSubscriptionDeliverySurvivesSIGKILL runs the real binary, kills it
-// with SIGKILL while a slow receiver is being sent 20 events one per
-// notification, restarts it on the same data directory, and checks that
+// with SIGKILL while a slow receiver is being sent 20 events (a plan
+// created, then changed 19 times) one per notification, restarts it on the same data directory, and checks that
 // every event arrives, in order.
 func TestSubscriptionDeliverySurvivesSIGKILL(t *testing.T) {
 	if testing.Short() {
@@ -166,10 +167,17 @@ func TestSubscriptionDeliverySurvivesSIGKILL(t *testing.T) {
 	first := startProc()
 	proc := &testServer{t: t, URL: "http://" + addr, tokens: map[string]string{}}
 	r := newReceiver(t, func(r *receiver) { r.delay = func(int) time.Duration { return 300 * time.Millisecond } })
-	id := proc.subscribe(la, subSpec{topic: asnTopic, endpoint: r.URL, content: "id-only", maxCount: 1})
+	// Plan changes, not ASNs: the subprocess runs on the real clock, and an
+	// LA's own plan changes reach it whatever the day (a health read of the
+	// example plan would find nothing once its display window ends).
+	flag := example(t, "flag-cpp.json")
+	id := proc.subscribe(la, subSpec{topic: planChangeTopic, filter: planFilter(subjectNHS(t, flag)), endpoint: r.URL, content: "id-only", maxCount: 1})
 	r.waitType(3*time.Second, "handshake", 1)
-	plan := proc.create(la, example(t, "flag-cpp.json"))
-	unscheduledReads(t, proc, plan, 20)
+	plan := proc.create(la, flag)
+	for v := 1; v < 20; v++ {
+		put := edit(t, flag, func(m map[string]any) { m["id"] = plan; setPhone(fmt.Sprintf("020 7946 0%03d", 500+v))(m) })
+		mustStatus(t, proc.as(la, "PUT", "/Flag/"+plan, put, "If-Match", fmt.Sprintf(`W/"%d"`, v)), http.StatusOK)
+	}
 
 	r.waitFor(5*time.Second, "3 acknowledged events", func([]received) bool { return len(r.acked()) >= 3 })
 	if err := first.Process.Kill(); err != nil { // SIGKILL
