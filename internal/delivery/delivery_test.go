@@ -310,3 +310,70 @@ func TestRedirectsAreNotFollowed(t *testing.T) {
 		t.Errorf("state %+v", rec.State)
 	}
 }
+
+// subscribeWith has the LA watch its plans on one child, as modify says.
+func (f *fixture) subscribeWith(t *testing.T, endpoint string, modify func(*cpis.Subscription)) store.SubscriptionRecord {
+	c := la()
+	c.At = f.clock.Now()
+	sub := cpis.Subscription{Topic: cpis.TopicPlanChange, NHSNumber: "9990276579", Endpoint: endpoint, Content: cpis.ContentIDOnly}
+	modify(&sub)
+	rec, err := f.reg.Subscribe(t.Context(), c, sub)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return rec
+}
+
+func TestNoAnswerWithinTheTimeoutIsAFailedAttempt(t *testing.T) {
+	f := newFixture(t)
+	silent := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // then the server sees the client go
+		select {                           // answers only once the client has given up
+		case <-r.Context().Done():
+		case <-time.After(5 * time.Second):
+		}
+	}))
+	t.Cleanup(silent.Close)
+	sub := f.subscribeWith(t, silent.URL, func(s *cpis.Subscription) { s.Timeout = 200 * time.Millisecond })
+	began := time.Now()
+	pass(t, f.deliverer(delivery.Config{}))
+	if took := time.Since(began); took > 2*time.Second {
+		t.Errorf("the attempt took %v with a 200 ms timeout", took)
+	}
+	rec, _ := f.store.Subscription(t.Context(), sub.ID)
+	if rec.State.Failures != 1 || rec.State.LastError != "no answer within the timeout" || rec.State.Handshake {
+		t.Errorf("state %+v; want one failed handshake, timed out", rec.State)
+	}
+}
+
+func TestAnAnswerIsReadToAtMost64KiB(t *testing.T) {
+	f := newFixture(t)
+	const offered = 64 << 20
+	written := make(chan int, 1)
+	endless := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.WriteHeader(http.StatusOK)
+		chunk, n := make([]byte, 32<<10), 0
+		for n < offered {
+			m, err := w.Write(chunk)
+			n += m
+			if err != nil {
+				break
+			}
+		}
+		written <- n
+	}))
+	t.Cleanup(endless.Close)
+	sub := f.subscribeWith(t, endless.URL, func(*cpis.Subscription) {})
+	pass(t, f.deliverer(delivery.Config{}))
+	select {
+	case n := <-written:
+		if n >= offered {
+			t.Errorf("the whole %d MiB answer was taken", offered>>20)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the receiver is still writing: the answer was not cut off")
+	}
+	if rec, _ := f.store.Subscription(t.Context(), sub.ID); !rec.State.Handshake {
+		t.Errorf("a 2xx with a long body was not an acknowledgement: %+v", rec.State)
+	}
+}
