@@ -55,12 +55,16 @@ func (s *Server) flagChanges(c echo.Context) error {
 }
 
 // searchCommunications answers GET /Communication: the ASNs sent to the
-// caller's LA, newest first unless _sort=_lastUpdated.
+// caller's LA, newest first unless _sort=_lastUpdated; for a Trust's
+// safeguarding team, its discrepancy reports (discrepancy.go).
 func (s *Server) searchCommunications(c echo.Context) error {
 	const op = "api.searchCommunications"
 	rc, err := s.caller(c)
 	if err != nil {
 		return err
+	}
+	if s.Register.MayReviewDiscrepancies(rc) {
+		return s.searchDiscrepancies(c, rc)
 	}
 	q, recipient, warnings, err := search.ParseCommunicationSearch(queryParams(c), strict(c))
 	if err != nil {
@@ -82,11 +86,14 @@ func (s *Server) searchCommunications(c echo.Context) error {
 }
 
 // readCommunication answers GET /Communication/{id}: one ASN sent to the
-// caller's LA.
+// caller's LA, or one discrepancy report for a safeguarding team.
 func (s *Server) readCommunication(c echo.Context) error {
 	rc, err := s.caller(c)
 	if err != nil {
 		return err
+	}
+	if s.Register.MayReviewDiscrepancies(rc) {
+		return s.readDiscrepancy(c, rc)
 	}
 	e, err := s.Register.Notification(c.Request().Context(), rc, c.Param("id"))
 	if err != nil {

@@ -60,6 +60,7 @@ var (
 		{"_count", "", countDoc, cpb.SearchParamTypeCode_NUMBER},
 		{"_cursor", "", cursorDoc, cpb.SearchParamTypeCode_STRING},
 		{"_sort", "", "-_lastUpdated (the default, newest first) or _lastUpdated.", cpb.SearchParamTypeCode_SPECIAL},
+		{"status", hl7SearchParam + "Communication-status", "Discrepancy reports only: in-progress (open) or completed (resolved).", cpb.SearchParamTypeCode_TOKEN},
 	}
 	careTeamSearch = []searchParam{
 		{"patient", hl7SearchParam + "clinical-patient", patientDoc, cpb.SearchParamTypeCode_REFERENCE},
@@ -217,11 +218,13 @@ func auditCapability() *cspb.CapabilityStatement_Rest_Resource {
 	return r
 }
 
-// communicationCapability is the Access to Service Notifications of issue 9.
+// communicationCapability is the Access to Service Notifications sent to
+// LAs and the discrepancy reports sent to a Trust's safeguarding team. The
+// ASN profile is a supported profile, not the resource's base profile:
+// discrepancy reports are Communications that do not claim it.
 func communicationCapability() *cspb.CapabilityStatement_Rest_Resource {
 	r := resourceCapability(cpb.ResourceTypeCode_COMMUNICATION, communicationSearch,
 		vspb.TypeRestfulInteractionValueSet_READ, vspb.TypeRestfulInteractionValueSet_SEARCH_TYPE)
-	r.Profile = canonical(ASNProfileURL)
 	r.SupportedProfile = []*dpb.Canonical{canonical(ASNProfileURL)}
 	r.Documentation = markdown(communicationDoc)
 	return r
@@ -230,8 +233,12 @@ func communicationCapability() *cspb.CapabilityStatement_Rest_Resource {
 // communicationDoc says who reads the notifications, and how.
 const communicationDoc = "Access to Service Notifications: each tells a local authority that a child on one of its plans " +
 	"was seen in unscheduled care (when, where, by whom, in which role). Local authority systems read their own, newest " +
-	"first by default; health users and auditors are refused. At most one per child, accessing organisation and LA " +
-	"in the coalescing window (24 hours by default)."
+	"first by default. At most one per child, accessing organisation and LA " +
+	"in the coalescing window (24 hours by default). " +
+	"Discrepancy reports (category cpis-notification-type#discrepancy): a practitioner's report that a child's alert is " +
+	"missing or does not reflect its step-down status, addressed to the safeguarding children team of the reporter's " +
+	"organisation; that team's safeguarding leads (a safeguarding role and user/Communication.read) read their own " +
+	"organisation's, open ones first, with status=in-progress|completed. Any other caller is refused."
 
 // subscriptionCapability is the topic-based subscriptions of issue 10, as
 // the Subscriptions R4 Backport IG advertises them: the profile, the

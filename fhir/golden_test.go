@@ -252,7 +252,7 @@ func TestURLsDefined(t *testing.T) {
 		FlagProfileURL, EmergencyPhoneURL, OfficePhoneURL, ChildBirthDateURL,
 		PlanTypeSystem, PlanTypeValueSet, AccessTypeSystem, AccessTypeValueSet, AuditEntityTypeSystem,
 		FlagCodeSearchURL, FlagStatusSearchURL, UploadRecordSystem, UploadFileSystem, ImportOperationURL,
-		ASNProfileURL, NotificationTypeSystem,
+		ASNProfileURL, NotificationTypeSystem, DiscrepancyReasonSystem,
 	} {
 		if !defined[u] {
 			t.Errorf("%s is not defined in profiles/", u)
@@ -272,7 +272,7 @@ func TestCodeSystemsMatch(t *testing.T) {
 		{"cpis-audit-entity-type", map[string]string{traceIDCode: traceIDLabel}},
 		{"cpis-upload-record-response", recordResponses},
 		{"cpis-upload-file-response", fileResponses},
-		{"cpis-notification-type", map[string]string{asnCategoryCode: asnCategoryDisplay}},
+		{"cpis-notification-type", map[string]string{asnCategoryCode: asnCategoryDisplay, discrepancyCategoryCode: discrepancyCategoryDisplay}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.id, func(t *testing.T) {

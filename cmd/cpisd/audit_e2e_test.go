@@ -97,8 +97,8 @@ func TestAuditorSearchesItsOrganisation(t *testing.T) {
 	if err := json.Unmarshal(res.Body, &personas); err != nil {
 		t.Fatal(err)
 	}
-	if len(personas) < 4+6 {
-		t.Errorf("%d personas, want the 4 health personas and 6 LAs", len(personas))
+	if len(personas) < 6+6 {
+		t.Errorf("%d personas, want the 6 health personas and 6 LAs", len(personas))
 	}
 	all := ts.auditorEvents()
 	if len(all) == 0 {

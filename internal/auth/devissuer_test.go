@@ -151,6 +151,10 @@ func TestDevPersonas(t *testing.T) {
 		"receptionist":    {predicates{audit: true}, false}, // the scope; the register refuses the role
 		"auditor":         {predicates{audit: true}, false},
 		"trust-system":    {predicates{read: true}, false},
+		// The register decides the rest (a safeguarding role): here,
+		// the scope of a reviewer.
+		"safeguarding-lead": {predicates{read: true}, false},
+		"paediatrician":     {predicates{read: true}, true},
 	}
 	for _, e := range cpis.TrustDirectory() {
 		want["la:"+e.Code] = struct {

@@ -43,6 +43,9 @@ var (
 	// an auditing one.
 	deskScopes = []string{"openid", "profile", "user/Flag.read", "user/AuditEvent.read"}
 	laScopes   = []string{"system/Flag.write", "system/Flag.read", "system/Communication.read", "system/Subscription.cruds"}
+	// safeguardingScopes are the safeguarding team's: they view CP-IS, and
+	// read and resolve the discrepancy reports sent to the team.
+	safeguardingScopes = []string{"openid", "profile", "user/Flag.read", "user/Communication.rs"}
 	// trustSystemScopes are the Trust's interface engine's: it reads plans
 	// (scheduled care) and watches the children open to the Trust.
 	trustSystemScopes = []string{"system/Flag.rs", "system/Subscription.cruds"}
@@ -54,9 +57,10 @@ const (
 	trustSystemName     = "Fictional Trust interface engine"
 )
 
-// devPersonas are the four health users of one fictional trust and its
+// devPersonas are the six health users of one fictional trust and its
 // interface engine, then one system per LA of the Trust directory. People and SDS ids are invented
-// (555 prefix); role codes and names are national RBAC ones.
+// (555 prefix); role codes and names are national RBAC ones, but for the
+// safeguarding lead's.
 func devPersonas() []Persona {
 	health := []Persona{
 		healthPersona("ed-clinician", "Emergency department doctor: unscheduled care, reads send an ASN to the LA (B0107)",
@@ -71,6 +75,14 @@ func devPersonas() []Persona {
 		healthPersona("auditor", "Information governance auditor: searches the trust's audit trail, cannot view plans",
 			"555000000004", "Dee Madeup", "555000000104", "S8000:G8000:R0001", "Privacy Officer",
 			nil, auditorScopes),
+		// Not a national RBAC role: none is a Trust's safeguarding lead
+		// (register.DefaultSafeguardingRoles).
+		healthPersona("safeguarding-lead", "Safeguarding lead of the Trust: reads discrepancy reports and marks them resolved; scheduled-care access (B0170)",
+			"555000000005", "Nurse Eve Invented", "555000000105", "S8000:G8000:R8099", "Safeguarding Children Lead",
+			[]string{cpis.ActivityScheduledView}, safeguardingScopes),
+		healthPersona("paediatrician", "Paediatrician: both unscheduled (B0107) and scheduled (B0170) care, chooses the care setting before each search",
+			"555000000006", "Dr Fay Imaginary", "555000000106", "S8000:G8000:R8000", "Clinical Practitioner Access Role",
+			[]string{cpis.ActivityUnscheduledView, cpis.ActivityScheduledView}, clinicianScopes),
 	}
 	health = append(health, Persona{
 		Name:        "trust-system",

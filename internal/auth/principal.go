@@ -93,6 +93,20 @@ func (p *Principal) MayAudit() bool {
 	return p != nil && p.Kind == cpis.HealthUser && p.OrgCode != "" && p.grants("user", "AuditEvent", "rs")
 }
 
+// MayReviewDiscrepancies reports whether the token allows reading the
+// discrepancy reports addressed to the principal's own organisation
+// (Actor.OrgCode), and marking them resolved: a health user with a
+// selected role in an organisation, granted user/Communication.read (v1)
+// or user/Communication.rs (v2). Resolving needs no write scope: it
+// changes only the team's own work list, never the register. It is the
+// token's half only: the register also requires the selected role to be
+// a safeguarding one (register.Config's SafeguardingRoles), because a
+// client granted the scope may be used by anyone. No CP-IS view activity
+// is needed, as for auditors.
+func (p *Principal) MayReviewDiscrepancies() bool {
+	return p != nil && p.Kind == cpis.HealthUser && p.OrgCode != "" && p.grants("user", "Communication", "rs")
+}
+
 func (p *Principal) isHealthSystem() bool {
 	return p != nil && p.Kind == cpis.HealthSystem && p.OrgCode != "" && p.UserID != ""
 }

@@ -57,6 +57,10 @@ type Config struct {
 	// trail of their organisation: the scope alone is not enough. Nil means
 	// DefaultAuditorRoles.
 	AuditorRoles []string
+	// SafeguardingRoles are the role codes whose holders, given the scope
+	// user/Communication.read too, review their organisation's discrepancy
+	// reports and mark them resolved. Nil means DefaultSafeguardingRoles.
+	SafeguardingRoles []string
 	// ASNCoalesceWindow is how long after an ASN for a child, accessing
 	// organisation and LA later accesses send none (cpis.ASN): 0 sends one
 	// per access. cmd/cpisd defaults it to cpis.DefaultASNCoalesceWindow.
@@ -84,6 +88,8 @@ type Service struct {
 	las          *cpis.Authorities
 	auditorRoles []string
 	asnWindow    time.Duration
+	// safeguardingRoles review discrepancy reports (discrepancy.go).
+	safeguardingRoles []string
 
 	devEndpoints   bool
 	endpointPolicy func(context.Context, string) error
@@ -103,6 +109,8 @@ func New(cfg Config) *Service {
 		las:          cfg.Authorities,
 		auditorRoles: slices.Clone(roles),
 		asnWindow:    max(cfg.ASNCoalesceWindow, 0),
+
+		safeguardingRoles: safeguardingRoles(cfg.SafeguardingRoles),
 
 		devEndpoints:   cfg.DevEndpoints,
 		endpointPolicy: cfg.EndpointPolicy,

@@ -159,6 +159,26 @@ type Store interface {
 	// Invalid if the page is outside AuditQuery's bounds.
 	SearchAudit(ctx context.Context, q AuditQuery) ([]cpis.AuditRecord, error)
 
+	// CreateDiscrepancy stores a new, open discrepancy report
+	// (discrepancies.go). Invalid if CheckDiscrepancy refuses it; Conflict
+	// if its id is taken.
+	CreateDiscrepancy(ctx context.Context, d cpis.Discrepancy) error
+
+	// Discrepancy returns report id, or NotFound.
+	Discrepancy(ctx context.Context, id string) (cpis.Discrepancy, error)
+
+	// Discrepancies returns the reports matching q, open ones first, then
+	// newest reported first (ties by id, descending). Invalid if
+	// CheckDiscrepancyQuery refuses q.
+	Discrepancies(ctx context.Context, q DiscrepancyQuery) ([]cpis.Discrepancy, error)
+
+	// ResolveDiscrepancy marks report id resolved by `by` at `at`, and
+	// returns it. A report already resolved is returned as it is: the
+	// first resolution stands, so two reviewers resolving one report at
+	// once both succeed and one resolution is recorded. NotFound if there
+	// is no such report; Invalid without a resolver or a time.
+	ResolveDiscrepancy(ctx context.Context, id string, by cpis.Actor, at time.Time) (cpis.Discrepancy, error)
+
 	// Ping reports whether the store can serve requests now (Unavailable if not).
 	Ping(ctx context.Context) error
 

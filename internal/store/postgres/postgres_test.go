@@ -40,7 +40,7 @@ func (p *schemaPool) get(t *testing.T) string {
 	if url == "" {
 		url = pgtest.MigratedURL(cleanupBy{t, p.top})
 	} else {
-		exec(t, connect(t, url), `DELETE FROM subscriptions; DELETE FROM plans; DELETE FROM plan_versions; DELETE FROM audit_events;
+		exec(t, connect(t, url), `DELETE FROM discrepancies; DELETE FROM subscriptions; DELETE FROM plans; DELETE FROM plan_versions; DELETE FROM audit_events;
 			DELETE FROM event_log; UPDATE event_head SET position = 0, stamp = NULL`)
 	}
 	t.Cleanup(func() {

@@ -118,7 +118,7 @@ func TestEventLogBackfill(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = db.ExecContext(ctx, `DROP TABLE subscription_event; DROP TABLE subscriptions; DROP TABLE event_log; DROP TABLE event_head; DELETE FROM schema_migrations WHERE version >= 7`)
+	_, err = db.ExecContext(ctx, `DROP TABLE discrepancies; DROP TABLE subscription_event; DROP TABLE subscriptions; DROP TABLE event_log; DROP TABLE event_head; DELETE FROM schema_migrations WHERE version >= 7`)
 	db.Close()
 	if err != nil {
 		t.Fatal(err)

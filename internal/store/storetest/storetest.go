@@ -67,6 +67,7 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 	t.Run("ImportAllOrNothing", func(t *testing.T) { testImportAllOrNothing(t, open) })
 	t.Run("Events", func(t *testing.T) { testEvents(t, open) })
 	t.Run("Subscriptions", func(t *testing.T) { testSubscriptions(t, open) })
+	t.Run("Discrepancies", func(t *testing.T) { testDiscrepancies(t, open) })
 }
 
 // opener gives a subtest its own fresh store.

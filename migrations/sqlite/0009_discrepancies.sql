@@ -1,0 +1,40 @@
+-- Discrepancy reports (internal/store/discrepancies.go): a practitioner's
+-- report that the register looks wrong for a child, addressed to the
+-- safeguarding team of the reporter's own organisation, who mark it
+-- resolved. The reporter and the resolver are kept as their tokens said
+-- (cpis.Actor), as the audit trail keeps its actors. Instants are INTEGER
+-- microseconds since the Unix epoch, UTC; lists are JSON arrays, NULL when
+-- empty.
+CREATE TABLE discrepancies (
+    id                         TEXT PRIMARY KEY,
+    nhs_number                 TEXT NOT NULL,
+    reason                     TEXT NOT NULL,
+    note                       TEXT NOT NULL,   -- '' when none
+    org_code                   TEXT NOT NULL,   -- the organisation addressed
+    reporter_kind              TEXT NOT NULL,
+    reporter_user_id           TEXT NOT NULL,
+    reporter_name              TEXT NOT NULL,
+    reporter_role_profile_id   TEXT NOT NULL,
+    reporter_role_code         TEXT NOT NULL,
+    reporter_role_name         TEXT NOT NULL,
+    reporter_org_code          TEXT NOT NULL,
+    reporter_org_name          TEXT NOT NULL,
+    reporter_activities        TEXT,
+    reported_at                INTEGER NOT NULL,
+    -- The resolution: all NULL while the report is open.
+    resolver_kind              TEXT,
+    resolver_user_id           TEXT,
+    resolver_name              TEXT,
+    resolver_role_profile_id   TEXT,
+    resolver_role_code         TEXT,
+    resolver_role_name         TEXT,
+    resolver_org_code          TEXT,
+    resolver_org_name          TEXT,
+    resolver_activities        TEXT,
+    resolved_at                INTEGER,
+    CHECK ((resolved_at IS NULL) = (resolver_user_id IS NULL))
+) STRICT;
+
+-- An organisation's work list: open reports first, newest first. A Trust
+-- receives a handful a week, so one index serves both orders.
+CREATE INDEX discrepancies_org_idx ON discrepancies (org_code, resolved_at IS NOT NULL, reported_at DESC, id DESC);
