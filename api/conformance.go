@@ -88,7 +88,9 @@ func (s *Server) devToken(c echo.Context) error {
 	return writeTokenJSON(c, http.StatusOK, tokenResponse(g))
 }
 
-// devTokenForm answers an OAuth 2.0 token request: grant_type
+// devTokenForm answers an OAuth 2.0 token request: the development
+// authorization server's (a code, or a registered system's client
+// assertion: devAuthToken), or the quick start's: grant_type
 // client_credentials, client_id a persona's name (no client
 // authentication), scope optional and within the persona's.
 func (s *Server) devTokenForm(c echo.Context) error {
@@ -96,10 +98,13 @@ func (s *Server) devTokenForm(c echo.Context) error {
 	if err != nil {
 		return oauthError(c, http.StatusBadRequest, "invalid_request", err.Error())
 	}
-	for _, k := range []string{"grant_type", "client_id", "scope"} {
+	for _, k := range []string{"grant_type", "client_id", "scope", "code", "redirect_uri", "code_verifier", "client_assertion_type", "client_assertion"} {
 		if len(form[k]) > 1 { // RFC 6749 section 3.2
 			return oauthError(c, http.StatusBadRequest, "invalid_request", k+" is given more than once")
 		}
+	}
+	if s.devAuthGrant(form) {
+		return s.devAuthToken(c, form)
 	}
 	switch gt := form.Get("grant_type"); gt {
 	case "client_credentials":

@@ -61,6 +61,9 @@ func (s *Server) routeTable() []struct {
 		sec("GET", "/Subscription/:id/$events", s.subscriptionEvents),
 
 		dev("POST", "/dev/token", s.devToken),
+		dev("GET", "/dev/authorize", s.devAuthorize),
+		dev("POST", "/dev/authorize", s.devApprove),
+		dev("GET", "/dev/launch", s.devLaunch),
 		dev("GET", "/dev/personas", s.devPersonas),
 		dev("GET", "/dev/jwks", s.devJWKS),
 	}

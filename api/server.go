@@ -32,6 +32,10 @@ type Deps struct {
 	Register *register.Service // the application layer: every rule, every audit record
 	Verifier TokenVerifier
 	Dev      *auth.DevIssuer // dev mode only: serves /dev/*
+	// DevAuth, in dev mode, is the SMART authorization server behind
+	// /dev/authorize, /dev/launch and the code and backend grants of
+	// /dev/token; nil: those answer as if it did not exist.
+	DevAuth  *auth.DevAuthServer
 	Now      func() time.Time
 	NewID    func() string // request ids when the caller sends none (UUIDs)
 	Logger   *slog.Logger
@@ -48,6 +52,11 @@ type Deps struct {
 	// Wake, when set, asks the subscription deliverer to look for work now
 	// (a new or changed subscription is greeted without waiting a poll).
 	Wake func()
+	// App, when set, is the clinician's web viewer (package viewer),
+	// served at /app and under /app/ with the same request ids, request
+	// log and metrics as the API. It is not part of the FHIR surface, so
+	// neither the route table nor openapi.yaml lists it. Nil: /app is 404.
+	App http.Handler
 }
 
 // Server holds the dependencies the handlers share.
@@ -71,7 +80,21 @@ func New(d Deps) http.Handler {
 	}
 	e.Use(s.requestIDs, s.checkRequest)
 	s.routes(e)
+	s.mountApp(e)
 	return e
+}
+
+// mountApp serves the web viewer at /app and everything under it. Its
+// pages are labelled /app/* in the metrics and the request log (never
+// their paths).
+func (s *Server) mountApp(e *echo.Echo) {
+	if s.App == nil {
+		return
+	}
+	h := echo.WrapHandler(s.App)
+	e.Any("/app", h)
+	e.Any("/app/*", h)
+	s.metrics.routes["/app"], s.metrics.routes["/app/*"] = true, true
 }
 
 // cors answers preflights and marks the answers that pages of the given

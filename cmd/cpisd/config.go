@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,8 @@ import (
 	"strings"
 	"time"
 
+	devclients "github.com/cpis-fhir/cpis/examples/clients"
+	"github.com/cpis-fhir/cpis/internal/auth"
 	"github.com/cpis-fhir/cpis/internal/cpis"
 	"github.com/cpis-fhir/cpis/internal/delivery"
 )
@@ -50,11 +53,21 @@ type Config struct {
 	// roles whose holders may search their organisation's audit trail, given
 	// the scope user/AuditEvent.read too. Unset: register.DefaultAuditorRoles.
 	AuditorRoles []string
+	// SafeguardingRoles (CPIS_SAFEGUARDING_ROLES, comma-separated role
+	// codes) are the roles whose holders review their organisation's
+	// discrepancy reports, given the scope user/Communication.read too.
+	// Unset: register.DefaultSafeguardingRoles (the dev safeguarding lead's).
+	SafeguardingRoles []string
 	// LARegisterFile (CPIS_LA_REGISTER_FILE) is the register of local
 	// authorities, a CSV file "code,name" (the national list in
 	// production). Required outside dev mode; in dev mode the Trust's six
 	// LAs are the register unless a file is given.
 	LARegisterFile string
+	// ClientsFile (CPIS_CLIENTS_FILE) registers the clients of the dev
+	// authorization server: LA and health systems (SMART Backend Services)
+	// and SMART apps, a JSON file (auth.ReadClients). Dev mode only; unset,
+	// examples/clients/dev-clients.json, built in.
+	ClientsFile string
 	// MaxTokenLifetime (CPIS_MAX_TOKEN_LIFETIME, a Go duration) is the
 	// longest lifetime a bearer token may have (exp - iat); 0 means
 	// auth.DefaultMaxLifetime (12 h).
@@ -74,6 +87,19 @@ type Config struct {
 	// MaxBundleEntries (CPIS_MAX_BUNDLE_ENTRIES) bounds the entries of a
 	// batch or transaction Bundle; 0 means 1,000.
 	MaxBundleEntries int
+	// LADirectoryFile (CPIS_LA_DIRECTORY) is the Trust's LA directory
+	// (YAML or JSON, cpis.ReadDirectory): per LA its referral route,
+	// office hours and numbers, for the viewer's advice. Unset: in dev
+	// mode the six dev LAs, otherwise none (the viewer gives no advice
+	// rather than calling every child out of area).
+	LADirectoryFile string
+	// ViewerClientID and ViewerKeyFile (CPIS_VIEWER_CLIENT_ID,
+	// CPIS_VIEWER_KEY_FILE), both or neither: outside dev mode, the web
+	// viewer's client id at the issuer and its private signing key (a
+	// JWK, ES384 or RS384, with a kid). Without them the viewer is not
+	// served (/app answers 404). In dev mode the viewer makes its own key
+	// and registers itself with the dev authorization server.
+	ViewerClientID, ViewerKeyFile string
 	// Subscription delivery (internal/delivery). AllowedHosts
 	// (CPIS_SUBSCRIPTION_ALLOWED_HOSTS, comma-separated host names) may be
 	// endpoints even though they resolve to private or loopback addresses;
@@ -116,9 +142,14 @@ func loadConfig(args []string, getenv func(string) string) (Config, error) {
 		Demo:              truthy(getenv("CPIS_DEMO")),
 		PprofAddr:         getenv("CPIS_PPROF_ADDR"),
 		AuditorRoles:      list(getenv("CPIS_AUDITOR_ROLES")),
+		SafeguardingRoles: list(getenv("CPIS_SAFEGUARDING_ROLES")),
 		LARegisterFile:    getenv("CPIS_LA_REGISTER_FILE"),
+		ClientsFile:       getenv("CPIS_CLIENTS_FILE"),
 		TLSCertFile:       getenv("CPIS_TLS_CERT_FILE"),
 		TLSKeyFile:        getenv("CPIS_TLS_KEY_FILE"),
+		LADirectoryFile:   getenv("CPIS_LA_DIRECTORY"),
+		ViewerClientID:    getenv("CPIS_VIEWER_CLIENT_ID"),
+		ViewerKeyFile:     getenv("CPIS_VIEWER_KEY_FILE"),
 		MaxConnections:    defaultMaxConnections,
 		ASNCoalesceWindow: cpis.DefaultASNCoalesceWindow,
 		ShutdownTimeout:   20 * time.Second,
@@ -216,6 +247,9 @@ func (c *Config) validate() error {
 	if (c.TLSCertFile == "") != (c.TLSKeyFile == "") {
 		return errors.New("CPIS_TLS_CERT_FILE and CPIS_TLS_KEY_FILE go together: set both, or neither")
 	}
+	if (c.ViewerClientID == "") != (c.ViewerKeyFile == "") {
+		return errors.New("CPIS_VIEWER_CLIENT_ID and CPIS_VIEWER_KEY_FILE go together: set both, or neither")
+	}
 	if c.PprofAddr != "" {
 		if err := checkPprofAddr(c.PprofAddr); err != nil {
 			return err
@@ -233,6 +267,9 @@ func (c *Config) validate() error {
 	}
 	if c.Demo {
 		return errors.New("demo plans are for dev mode only: unset CPIS_DEMO or CPIS_OIDC_ISSUER")
+	}
+	if c.ClientsFile != "" {
+		return errors.New("CPIS_CLIENTS_FILE is for dev mode only: with CPIS_OIDC_ISSUER set, clients are registered with that issuer")
 	}
 	return nil
 }
@@ -253,6 +290,45 @@ func (c Config) authorities() (*cpis.Authorities, error) {
 		return nil, fmt.Errorf("CPIS_LA_REGISTER_FILE %s: %w", c.LARegisterFile, err)
 	}
 	return a, nil
+}
+
+// clients are the dev authorization server's registered clients: the
+// file, or the built-in dev clients.
+func (c Config) clients() (*auth.Clients, error) {
+	if c.ClientsFile == "" {
+		return auth.ReadClients(bytes.NewReader(devclients.DevClients))
+	}
+	f, err := os.Open(c.ClientsFile)
+	if err != nil {
+		return nil, fmt.Errorf("CPIS_CLIENTS_FILE: %w", err)
+	}
+	defer f.Close()
+	cs, err := auth.ReadClients(f)
+	if err != nil {
+		return nil, fmt.Errorf("CPIS_CLIENTS_FILE %s: %w", c.ClientsFile, err)
+	}
+	return cs, nil
+}
+
+// directory is the Trust's LA directory: the file, or in dev mode
+// without one the dev directory; nil outside dev mode without a file.
+func (c Config) directory() (*cpis.Directory, error) {
+	if c.LADirectoryFile == "" {
+		if c.DevMode() {
+			return cpis.DevDirectory(), nil
+		}
+		return nil, nil
+	}
+	f, err := os.Open(c.LADirectoryFile)
+	if err != nil {
+		return nil, fmt.Errorf("CPIS_LA_DIRECTORY: %w", err)
+	}
+	defer f.Close()
+	d, err := cpis.ReadDirectory(f)
+	if err != nil {
+		return nil, fmt.Errorf("CPIS_LA_DIRECTORY %s: %w", c.LADirectoryFile, err)
+	}
+	return d, nil
 }
 
 // secret reads NAME, or the contents of the file named by NAME_FILE.

@@ -151,7 +151,7 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 	policy := delivery.Policy{Dev: s.cfg.DevMode(), AllowedHosts: sc.AllowedHosts}
 	rg := register.New(register.Config{
 		Store: s.store, Audit: s.recorder, NewID: uuid.NewString, Source: s.URL,
-		Authorities: las, AuditorRoles: s.cfg.AuditorRoles, ASNCoalesceWindow: s.cfg.ASNCoalesceWindow,
+		Authorities: las, AuditorRoles: s.cfg.AuditorRoles, ASNCoalesceWindow: s.cfg.ASNCoalesceWindow, SafeguardingRoles: s.cfg.SafeguardingRoles,
 		DevEndpoints: s.cfg.DevMode(), EndpointPolicy: policy.Check,
 	})
 	s.deliverer = delivery.New(delivery.Config{
@@ -165,6 +165,10 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 		CORSOrigins: s.cfg.CORSOrigins, MaxBundleEntries: s.cfg.MaxBundleEntries, Wake: s.deliverer.Wake,
 	}
 	if err := s.identity(ctx, &deps, now); err != nil {
+		s.recorder.Close()
+		return err
+	}
+	if err := s.viewerApp(&deps, now); err != nil {
 		s.recorder.Close()
 		return err
 	}
@@ -186,7 +190,8 @@ func (s *server) build(ctx context.Context, now func() time.Time) error {
 }
 
 // identity sets up token verification and what is published of it (the
-// SMART configuration): the dev issuer, or the configured one.
+// SMART configuration): in dev mode the dev issuer and authorization
+// server, else the configured issuer.
 func (s *server) identity(ctx context.Context, deps *api.Deps, now func() time.Time) error {
 	if !s.cfg.DevMode() {
 		return s.issuerIdentity(ctx, deps, now)
@@ -202,8 +207,16 @@ func (s *server) identity(ctx context.Context, deps *api.Deps, now func() time.T
 	if err != nil {
 		return fmt.Errorf("dev verifier: %w", err)
 	}
-	smart := auth.DevSMARTConfiguration(s.URL+"/dev/token", s.URL+"/dev/jwks")
-	deps.Verifier, deps.Dev, deps.SMART = v, dev, &smart
+	clients, err := s.cfg.clients()
+	if err != nil {
+		return err
+	}
+	devAuth, err := auth.NewDevAuthServer(auth.DevAuthConfig{Issuer: dev, Clients: clients, BaseURL: s.URL})
+	if err != nil {
+		return fmt.Errorf("dev authorization server: %w", err)
+	}
+	smart := devAuth.SMARTConfiguration()
+	deps.Verifier, deps.Dev, deps.DevAuth, deps.SMART = v, dev, devAuth, &smart
 	return nil
 }
 

@@ -1,15 +1,21 @@
 package main
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/lestrrat-go/jwx/v2/jwk"
 
 	"github.com/cpis-fhir/cpis/internal/auth"
 )
@@ -101,35 +107,36 @@ func requiredSMART(t *testing.T, c map[string]any) {
 	}
 }
 
-// TestDevModeSMART: in dev mode a client finds /dev/token in the SMART
-// configuration and in the CapabilityStatement, gets a token from it with a
-// standard form POST, and reads with it. Nothing says a launch is possible.
+// TestDevModeSMART: in dev mode the server is its own SMART authorization
+// server: a client finds /dev/authorize and /dev/token in the SMART
+// configuration and in the CapabilityStatement; the quick start still gets
+// a token from /dev/token with a standard form POST, and reads with it.
 func TestDevModeSMART(t *testing.T) {
 	ts := newTestServer(t)
 	c := smartConfig(t, ts)
 	requiredSMART(t, c)
 	tokenURL := ts.URL + "/dev/token"
 	want := map[string]any{
+		"authorization_endpoint":                ts.URL + "/dev/authorize",
 		"token_endpoint":                        tokenURL,
 		"jwks_uri":                              ts.URL + "/dev/jwks",
-		"grant_types_supported":                 []any{"client_credentials"},
-		"token_endpoint_auth_methods_supported": []any{"none"},
-		"code_challenge_methods_supported":      []any{},
-		"capabilities":                          []any{"permission-v1", "permission-v2", "permission-user"},
+		"grant_types_supported":                 []any{"authorization_code", "client_credentials"},
+		"token_endpoint_auth_methods_supported": []any{"none", "private_key_jwt"},
+		"code_challenge_methods_supported":      []any{"S256"},
+		"capabilities": []any{"permission-v1", "permission-v2", "permission-user",
+			"launch-ehr", "launch-standalone", "client-public", "client-confidential-asymmetric",
+			"context-ehr-patient", "context-standalone-patient"},
 	}
 	for k, w := range want {
 		if diff := cmp.Diff(w, c[k]); diff != "" {
 			t.Errorf("%s (-want +got):\n%s", k, diff)
 		}
 	}
-	if _, ok := c["authorization_endpoint"]; ok {
-		t.Errorf("dev mode publishes an authorization endpoint: %v", c)
-	}
 	if d, _ := c["description"].(string); !strings.Contains(d, "Development mode only") {
 		t.Errorf("description %q does not say dev mode only", d)
 	}
 	uris, cors := oauthURIs(t, ts)
-	if diff := cmp.Diff(map[string]string{"token": tokenURL}, uris); diff != "" {
+	if diff := cmp.Diff(map[string]string{"token": tokenURL, "authorize": ts.URL + "/dev/authorize"}, uris); diff != "" {
 		t.Errorf("oauth-uris (-want +got):\n%s", diff)
 	}
 	if cors {
@@ -222,6 +229,14 @@ func TestIssuerSMART(t *testing.T) {
 			if !strings.Contains(ts.logs.String(), `"msg":"SMART configuration"`) {
 				t.Errorf("no log line of the SMART configuration published")
 			}
+			// Nothing of the development authorization server is reachable.
+			for _, path := range []string{"/dev/authorize?response_type=code&client_id=cpis-viewer", "/dev/launch?persona=ed-clinician&app=x", "/dev/token"} {
+				method := "GET"
+				if path == "/dev/token" {
+					method = "POST"
+				}
+				mustStatus(t, ts.do(method, path, "", nil), http.StatusNotFound)
+			}
 		})
 	}
 }
@@ -270,4 +285,166 @@ func TestIssuerWithoutTokenEndpoint(t *testing.T) {
 			}
 		})
 	}
+}
+
+// noRedirects is an HTTP client that stops at each redirect, as a test of
+// where the authorization server sends the user agent needs.
+var noRedirects = &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+
+// browse sends one request without following redirects; form, when set, is
+// posted.
+func browse(t *testing.T, method, target string, form url.Values) (*http.Response, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, target, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	res, err := noRedirects.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	b, err := io.ReadAll(res.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, string(b)
+}
+
+// location is the query of a redirect, which must go to want.
+func location(t *testing.T, res *http.Response, want string) url.Values {
+	t.Helper()
+	if res.StatusCode != http.StatusFound {
+		t.Fatalf("status %d, want a redirect", res.StatusCode)
+	}
+	u, err := url.Parse(res.Header.Get("Location"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := u.Scheme + "://" + u.Host + u.Path; got != want {
+		t.Fatalf("redirect to %s, want %s", got, want)
+	}
+	return u.Query()
+}
+
+// smartApp is a confidential SMART app registered in a clients file: its
+// redirect and launch URLs are never called, as the test follows no
+// redirect.
+type smartApp struct {
+	id, redirect, launch string
+	key                  jwk.Key
+}
+
+func newSMARTApp(t *testing.T) (smartApp, map[string]any) {
+	app := smartApp{id: "test-app", redirect: "http://127.0.0.1:9/callback", launch: "http://127.0.0.1:9/launch", key: newClientKey(t, "ES384")}
+	return app, map[string]any{
+		"client_id": app.id, "kind": "app", "redirect_uris": []string{app.redirect}, "launch_url": app.launch,
+		"scopes": []string{"openid", "profile", "launch", "launch/patient", "user/Flag.rs"}, "jwks": publicJWKS(t, app.key),
+	}
+}
+
+// pkce is a code verifier and its S256 challenge.
+func pkce() (verifier, challenge string) {
+	verifier = rand.Text() + rand.Text()
+	sum := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// authorizeURL is the app's authorization request.
+func (a smartApp) authorizeURL(endpoint, aud, scope, challenge, launch string) string {
+	q := url.Values{"response_type": {"code"}, "client_id": {a.id}, "redirect_uri": {a.redirect}, "scope": {scope},
+		"state": {"s-1"}, "aud": {aud}, "code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	if launch != "" {
+		q.Set("launch", launch)
+	}
+	return endpoint + "?" + q.Encode()
+}
+
+// redeem exchanges a code at the token endpoint, authenticating the app
+// with a client assertion.
+func (a smartApp) redeem(t *testing.T, ts *testServer, tokenURL, code, verifier string) map[string]any {
+	t.Helper()
+	assertion, err := auth.SignClientAssertion(a.key, a.id, tokenURL, ts.clock.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := ts.postForm(strings.TrimPrefix(tokenURL, ts.URL), url.Values{"grant_type": {"authorization_code"}, "code": {code},
+		"redirect_uri": {a.redirect}, "code_verifier": {verifier}, "client_id": {a.id},
+		"client_assertion_type": {auth.ClientAssertionType}, "client_assertion": {assertion}})
+	mustStatus(t, res, http.StatusOK)
+	return res.JSON(t)
+}
+
+var pendingRequest = regexp.MustCompile(`name="request" value="([^"]+)"`)
+
+// TestAuthorizationCodeFlow: a standalone launch as a browser would do it,
+// without one: the authorize page, a persona and an NHS number chosen,
+// the code, the token with PKCE and the patient; the token reads plans.
+func TestAuthorizationCodeFlow(t *testing.T) {
+	app, reg := newSMARTApp(t)
+	path := writeClientsFile(t, reg)
+	ts := newTestServer(t, func(c *Config) { c.ClientsFile = path })
+	nhs := subjectNHS(t, example(t, "flag-cpp.json"))
+	ts.create(la, example(t, "flag-cpp.json"))
+	c := smartConfig(t, ts)
+	authorize, tokenURL := c["authorization_endpoint"].(string), c["token_endpoint"].(string)
+
+	verifier, challenge := pkce()
+	res, page := browse(t, "GET", app.authorizeURL(authorize, ts.URL, "openid launch/patient user/Flag.rs", challenge, ""), nil)
+	if res.StatusCode != http.StatusOK || !strings.Contains(page, "Choose a development persona") || !strings.Contains(page, "Patient NHS number") {
+		t.Fatalf("authorize page: %d\n%s", res.StatusCode, page)
+	}
+	m := pendingRequest.FindStringSubmatch(page)
+	if m == nil {
+		t.Fatalf("the page carries no pending request")
+	}
+	res, _ = browse(t, "POST", authorize, url.Values{"request": {m[1]}, "persona": {"ed-clinician"}, "patient": {nhs[:3] + " " + nhs[3:6] + " " + nhs[6:]}})
+	q := location(t, res, app.redirect)
+	if q.Get("state") != "s-1" || strings.Contains(res.Header.Get("Location"), nhs) {
+		t.Errorf("redirect %s", res.Header.Get("Location"))
+	}
+	tok := app.redeem(t, ts, tokenURL, q.Get("code"), verifier)
+	if tok["patient"] != nhs || tok["scope"] != "openid launch/patient user/Flag.rs" {
+		t.Errorf("token response %v", tok)
+	}
+	read := ts.do("GET", "/Flag?patient="+nhs, tok["access_token"].(string), nil)
+	mustStatus(t, read, http.StatusOK)
+	if n := len(entries(t, read, "Flag")); n != 1 {
+		t.Errorf("%d plans read, want 1", n)
+	}
+	if strings.Contains(ts.logs.String(), nhs) {
+		t.Errorf("the NHS number reached the log")
+	}
+}
+
+// TestEHRLaunchFlow: /dev/launch acts as the EHR; the app, launched with
+// iss and launch, is answered with a code at once, and its token carries
+// the EHR's patient.
+func TestEHRLaunchFlow(t *testing.T) {
+	app, reg := newSMARTApp(t)
+	path := writeClientsFile(t, reg)
+	ts := newTestServer(t, func(c *Config) { c.ClientsFile = path })
+	nhs := subjectNHS(t, example(t, "flag-cpp.json"))
+	c := smartConfig(t, ts)
+
+	res, _ := browse(t, "GET", ts.URL+"/dev/launch?"+url.Values{"persona": {"community-nurse"}, "patient": {nhs}, "app": {app.launch}}.Encode(), nil)
+	launch := location(t, res, app.launch)
+	if launch.Get("iss") != ts.URL || launch.Get("launch") == "" || strings.Contains(res.Header.Get("Location"), nhs) {
+		t.Fatalf("launch %s", res.Header.Get("Location"))
+	}
+	verifier, challenge := pkce()
+	res, _ = browse(t, "GET", app.authorizeURL(c["authorization_endpoint"].(string), launch.Get("iss"), "launch openid user/Flag.rs", challenge, launch.Get("launch")), nil)
+	q := location(t, res, app.redirect)
+	tok := app.redeem(t, ts, c["token_endpoint"].(string), q.Get("code"), verifier)
+	if tok["patient"] != nhs {
+		t.Errorf("token response %v: want the launch's patient", tok)
+	}
+	mustStatus(t, ts.do("GET", "/Flag?patient="+nhs, tok["access_token"].(string), nil), http.StatusOK)
 }

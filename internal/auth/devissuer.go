@@ -195,17 +195,23 @@ func (d *DevIssuer) LASystemToken(la cpis.LocalAuthority) (token string, expires
 
 // mint signs a token for p, valid for DevTokenLifetime from now.
 func (d *DevIssuer) mint(p Persona) (string, time.Duration, error) {
+	return d.mintClaims(p.UserID, p.claims())
+}
+
+// mintClaims signs a token for subject with the given private claims,
+// valid for DevTokenLifetime from now.
+func (d *DevIssuer) mintClaims(subject string, claims map[string]any) (string, time.Duration, error) {
 	const op = "auth.DevIssuer.Token"
 	now := d.now().Truncate(time.Second)
 	b := jwt.NewBuilder().
 		Issuer(d.issuer).
 		Audience([]string{d.audience}).
-		Subject(p.UserID).
+		Subject(subject).
 		IssuedAt(now).
 		NotBefore(now).
 		Expiration(now.Add(DevTokenLifetime)).
 		JwtID(uuid.NewString())
-	for k, v := range p.claims() {
+	for k, v := range claims {
 		b = b.Claim(k, v)
 	}
 	tok, err := b.Build()

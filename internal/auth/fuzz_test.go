@@ -1,6 +1,7 @@
 package auth
 
 import (
+	"errors"
 	"strings"
 	"testing"
 
@@ -46,6 +47,52 @@ func FuzzVerify(f *testing.F) {
 		}
 		if diff := cmp.Diff(want, p); diff != "" {
 			t.Fatalf("principal (-want +got):\n%s", diff)
+		}
+	})
+}
+
+// FuzzClientAssertion feeds arbitrary client assertions to the token
+// endpoint's checks: they must not panic, must refuse with ErrBadAssertion
+// without echoing the assertion, and may accept only one the client signed.
+func FuzzClientAssertion(f *testing.F) {
+	key := clientKey(f, "ES384")
+	keys := publicSet(f, key)
+	good, err := SignClientAssertion(key, "app", testTokenURL, t0)
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(good)
+	f.Add(good[:len(good)/2])
+	f.Add("a.b.c")
+	f.Add(`eyJhbGciOiJub25lIn0.e30.`)
+	f.Fuzz(func(t *testing.T, assertion string) {
+		v := NewAssertionVerifier(testTokenURL, clockAt(t0))
+		_, _ = AssertedClient(assertion)
+		err := v.VerifyClientAssertion(assertion, "app", keys)
+		if err == nil {
+			if assertion != good && !strings.HasPrefix(assertion, good[:strings.LastIndex(good, ".")]) {
+				t.Fatalf("an assertion the client never signed was accepted")
+			}
+			return
+		}
+		if !errors.Is(err, ErrBadAssertion) {
+			t.Fatalf("error %v does not wrap ErrBadAssertion", err)
+		}
+		if len(assertion) > 8 && strings.Contains(err.Error(), assertion) {
+			t.Fatalf("the error echoes the assertion")
+		}
+	})
+}
+
+// FuzzReadClients: the clients file loader never panics and fails only
+// with Invalid.
+func FuzzReadClients(f *testing.F) {
+	f.Add(`{"clients": []}`)
+	f.Add(`{"clients": [{"client_id": "app", "kind": "app", "public": true, "redirect_uris": ["https://a.test/cb"], "scopes": ["user/Flag.rs"]}]}`)
+	f.Add(`{"clients": [{"client_id": "la", "kind": "la-system", "jwks": {"keys": [{"kty": "EC"}]}}]}`)
+	f.Fuzz(func(t *testing.T, file string) {
+		if _, err := ReadClients(strings.NewReader(file)); err != nil && cpis.KindOf(err) != cpis.Invalid {
+			t.Fatalf("kind %v: %v", cpis.KindOf(err), err)
 		}
 	})
 }

@@ -102,24 +102,30 @@ func canLaunch(d Discovery, grants, pkce []string) bool {
 		slices.Contains(grants, "authorization_code") && slices.Contains(pkce, "S256")
 }
 
-// DevSMARTConfiguration is the SMART configuration of the development
-// issuer: its token endpoint takes the client_credentials grant with a
-// persona's name as client_id and no client authentication ("none"). It has
-// no authorization endpoint, so no launch is possible, and nothing uses PKCE:
-// code_challenge_methods_supported is present, as SMART requires, and empty,
-// which is the truth (SMART asks for S256 in it, for servers that launch).
-func DevSMARTConfiguration(tokenEndpoint, jwksURI string) SMARTConfig {
+// DevSMARTConfiguration is the SMART configuration of dev mode, whose
+// server at baseURL is its own authorization server (DevAuthServer): the
+// authorization code grant with S256 PKCE for apps, public or confidential
+// with a client assertion, launched by the EHR (GET /dev/launch) or
+// standalone, with a patient in context either way; and client_credentials,
+// for registered systems with a client assertion (SMART Backend Services)
+// and for personas with no client authentication (the quick start).
+// permission-patient is not claimed: patient/ scopes are not enforced.
+func DevSMARTConfiguration(baseURL string) SMARTConfig {
 	return SMARTConfig{
-		JWKSURI:                           jwksURI,
-		TokenEndpoint:                     tokenEndpoint,
-		GrantTypesSupported:               []string{"client_credentials"},
-		TokenEndpointAuthMethodsSupported: []string{"none"},
-		ScopesSupported:                   SupportedScopes(),
-		Capabilities:                      slices.Clone(resourceServerCapabilities),
-		CodeChallengeMethodsSupported:     []string{},
-		Description: "Development mode only: the token endpoint answers callers on this machine only, " +
-			"grant_type=client_credentials with client_id set to a persona's name (GET /dev/personas lists them) " +
-			"and no client authentication. There is no authorization endpoint: apps cannot launch.",
+		JWKSURI:                           baseURL + DevJWKSPath,
+		AuthorizationEndpoint:             baseURL + DevAuthorizePath,
+		TokenEndpoint:                     baseURL + DevTokenPath,
+		GrantTypesSupported:               []string{"authorization_code", "client_credentials"},
+		TokenEndpointAuthMethodsSupported: []string{"none", "private_key_jwt"},
+		ScopesSupported:                   append([]string{"launch", "launch/patient"}, SupportedScopes()...),
+		Capabilities: append(slices.Clone(resourceServerCapabilities),
+			"launch-ehr", "launch-standalone", "client-public", "client-confidential-asymmetric",
+			"context-ehr-patient", "context-standalone-patient"),
+		CodeChallengeMethodsSupported: []string{"S256"},
+		Description: "Development mode only: every endpoint answers callers on this machine only. " +
+			"The authorization endpoint lets you sign in as a persona (GET /dev/personas lists them); " +
+			"the token endpoint also takes grant_type=client_credentials with client_id set to a persona's name " +
+			"and no client authentication, for quick starts.",
 	}
 }
 
@@ -128,7 +134,7 @@ func DevSMARTConfiguration(tokenEndpoint, jwksURI string) SMARTConfig {
 func SupportedScopes() []string {
 	return []string{
 		"user/Flag.read", "user/Flag.rs",
-		"user/AuditEvent.read", "user/AuditEvent.rs",
+		"user/AuditEvent.read", "user/AuditEvent.rs", "user/Communication.read", "user/Communication.rs",
 		"system/Flag.read", "system/Flag.rs",
 		"system/Flag.write", "system/Flag.cud",
 		"system/Communication.read", "system/Communication.rs",

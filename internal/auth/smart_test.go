@@ -194,7 +194,7 @@ func checkSMARTRequired(t *testing.T, c SMARTConfig) {
 }
 
 func TestDevSMARTConfigurationJSON(t *testing.T) {
-	c := DevSMARTConfiguration("http://127.0.0.1:8080/dev/token", "http://127.0.0.1:8080/dev/jwks")
+	c := DevSMARTConfiguration("http://127.0.0.1:8080")
 	checkSMARTRequired(t, c)
 	b, err := json.Marshal(c)
 	if err != nil {
@@ -206,14 +206,19 @@ func TestDevSMARTConfigurationJSON(t *testing.T) {
 	}
 	delete(got, "description")
 	want := map[string]any{
+		"authorization_endpoint":                "http://127.0.0.1:8080/dev/authorize",
 		"token_endpoint":                        "http://127.0.0.1:8080/dev/token",
 		"jwks_uri":                              "http://127.0.0.1:8080/dev/jwks",
-		"grant_types_supported":                 []any{"client_credentials"},
-		"token_endpoint_auth_methods_supported": []any{"none"},
-		"code_challenge_methods_supported":      []any{},
-		"capabilities":                          []any{"permission-v1", "permission-v2", "permission-user"},
+		"grant_types_supported":                 []any{"authorization_code", "client_credentials"},
+		"token_endpoint_auth_methods_supported": []any{"none", "private_key_jwt"},
+		"code_challenge_methods_supported":      []any{"S256"},
+		"capabilities": []any{"permission-v1", "permission-v2", "permission-user",
+			"launch-ehr", "launch-standalone", "client-public", "client-confidential-asymmetric",
+			"context-ehr-patient", "context-standalone-patient"},
 		"scopes_supported": []any{
+			"launch", "launch/patient",
 			"user/Flag.read", "user/Flag.rs", "user/AuditEvent.read", "user/AuditEvent.rs",
+			"user/Communication.read", "user/Communication.rs",
 			"system/Flag.read", "system/Flag.rs", "system/Flag.write", "system/Flag.cud",
 			"system/Communication.read", "system/Communication.rs",
 			"system/Subscription.read", "system/Subscription.write", "system/Subscription.cruds",
@@ -278,7 +283,7 @@ func TestDiscover(t *testing.T) {
 // advertised scope is one that some check of this package grants on.
 func TestSupportedScopesAreUnderstood(t *testing.T) {
 	checks := []struct{ level, resource, perms string }{
-		{"user", "Flag", "rs"}, {"user", "AuditEvent", "rs"}, {"system", "Flag", "rs"}, {"system", "Flag", "cud"},
+		{"user", "Flag", "rs"}, {"user", "AuditEvent", "rs"}, {"user", "Communication", "rs"}, {"system", "Flag", "rs"}, {"system", "Flag", "cud"},
 		{"system", "Communication", "rs"}, {"system", "Subscription", "r"}, {"system", "Subscription", "c"},
 	}
 	for _, s := range SupportedScopes() {
