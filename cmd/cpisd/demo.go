@@ -15,6 +15,9 @@ import (
 // unborn plan. Each carries the LA's reference DEMO-<n>.
 func demoPlans(today cpis.Date) []cpis.Plan {
 	dir := cpis.TrustDirectory()
+	// A child from outside the Trust's six LAs: the viewer has no directory
+	// advice for it and points to the plan's own numbers.
+	outOfArea := cpis.DirectoryEntry{LocalAuthority: cpis.OutOfAreaDevLA, EmergencyPhone: "020 7946 0901", OfficePhone: "020 7946 0902"}
 	plan := func(nhs string, t cpis.PlanType, la cpis.DirectoryEntry, start, end, born cpis.Date) cpis.Plan {
 		return cpis.Plan{
 			NHSNumber: cpis.NHSNumber(nhs), Type: t, Start: start, End: end, BirthDate: born,
@@ -27,6 +30,7 @@ func demoPlans(today cpis.Date) []cpis.Plan {
 		plan("9990000026", cpis.CLA, dir[1], today.AddDays(-400), today.AddDays(-20), today.AddYears(-12)),
 		plan("9990000034", cpis.UCPP, dir[2], today.AddDays(-60), today.AddDays(100), cpis.Date{}),
 		plan("9990000042", cpis.CPP, dir[3], today.AddDays(-200), today.AddDays(165), today.AddYears(-3)),
+		plan("9990000069", cpis.CPP, outOfArea, today.AddDays(-45), today.AddDays(320), today.AddYears(-9)),
 	}
 }
 

@@ -74,14 +74,20 @@ func ReadAuthorities(r io.Reader) (*Authorities, error) {
 	return NewAuthorities(las)
 }
 
-// DevAuthorities is the register of dev mode: the Trust's directory.
+// OutOfAreaDevLA is an LA of the dev register that is not in the Trust's
+// directory: its plans are those of an out-of-area child, whom staff call
+// on the plan's own numbers (SOP section 7). Fictional, like the others.
+var OutOfAreaDevLA = LocalAuthority{Code: "ZLA90", Name: "Fictional Northshire County Council"}
+
+// DevAuthorities is the register of dev mode: the Trust's directory and
+// one LA from outside the Trust's area (OutOfAreaDevLA).
 func DevAuthorities() *Authorities {
 	dir := TrustDirectory()
-	las := make([]LocalAuthority, len(dir))
-	for i, e := range dir {
-		las[i] = e.LocalAuthority
+	las := make([]LocalAuthority, 0, len(dir)+1)
+	for _, e := range dir {
+		las = append(las, e.LocalAuthority)
 	}
-	a, err := NewAuthorities(las)
+	a, err := NewAuthorities(append(las, OutOfAreaDevLA))
 	if err != nil {
 		panic(err) // the directory is a literal, checked by its test
 	}

@@ -47,12 +47,21 @@ func TestReadAuthoritiesRefuses(t *testing.T) {
 	}
 }
 
-func TestDevAuthoritiesAreTheTrustDirectory(t *testing.T) {
+func TestDevAuthoritiesAreTheTrustDirectoryAndOneOutOfArea(t *testing.T) {
 	a := cpis.DevAuthorities()
 	for _, e := range cpis.TrustDirectory() {
 		if la, ok := a.Lookup(e.Code); !ok || la != e.LocalAuthority {
 			t.Errorf("%s: %+v, %v", e.Code, la, ok)
 		}
+	}
+	if la, ok := a.Lookup(cpis.OutOfAreaDevLA.Code); !ok || la != cpis.OutOfAreaDevLA {
+		t.Errorf("out of area: %+v, %v", la, ok)
+	}
+	if _, ok := cpis.DevDirectory().Lookup(cpis.OutOfAreaDevLA.Code); ok {
+		t.Error("the out-of-area LA is in the Trust's directory")
+	}
+	if a.Len() != len(cpis.TrustDirectory())+1 {
+		t.Errorf("Len = %d", a.Len())
 	}
 }
 
