@@ -20,7 +20,7 @@ import (
 // The development authorization server's pages: server-rendered, no
 // script at all, one small stylesheet allowed by its hash.
 
-//go:embed templates/dev-authorize.html templates/dev-authorize-error.html
+//go:embed templates/dev-authorize.html templates/dev-authorize-error.html templates/dev-launch-refused.html
 var devTemplateFS embed.FS
 
 var devTemplates = template.Must(template.ParseFS(devTemplateFS, "templates/*.html"))
@@ -98,11 +98,16 @@ func (s *Server) devApprove(c echo.Context) error {
 	return devRedirect(c, redirect.URL)
 }
 
-// devLaunch acts as the EHR launching an app (GET /dev/launch).
+// devLaunch acts as the EHR launching an app (GET /dev/launch). It signs
+// the browser in to the app as a persona, so it answers only a navigation
+// the developer made (see crossSiteRequest).
 func (s *Server) devLaunch(c echo.Context) error {
 	const op = "api.devLaunch"
 	if s.DevAuth == nil {
 		return cpis.E(op, cpis.NotFound, "there is no development authorization server")
+	}
+	if crossSiteRequest(c.Request()) {
+		return renderDevPage(c, http.StatusForbidden, "dev-launch-refused.html", "", map[string]any{"CSS": template.CSS(devCSS)})
 	}
 	q := queryParams(c)
 	for _, k := range []string{"persona", "patient", "app"} {
@@ -115,6 +120,22 @@ func (s *Server) devLaunch(c echo.Context) error {
 		return cpis.E(op, err)
 	}
 	return devRedirect(c, to)
+}
+
+// crossSiteRequest reports whether a browser says another site caused the
+// request: a link, form, image or redirect from any page open in the
+// developer's browser could otherwise sign that browser in to the viewer
+// as any persona (login CSRF), record an access and send an ASN. Browsers
+// send Sec-Fetch-Site: none for an address typed or a bookmark, and
+// same-origin for this server's own pages; curl and Go clients send none
+// of it, and are answered.
+func crossSiteRequest(r *http.Request) bool {
+	for _, site := range r.Header.Values("Sec-Fetch-Site") {
+		if site != "none" && site != "same-origin" {
+			return true
+		}
+	}
+	return false
 }
 
 // devRedirect sends the user agent on; the answer is for this request only.
@@ -145,7 +166,9 @@ type personaView struct {
 
 // renderAuthorizePage shows the persona page of a pending request;
 // patient and problem are set when it is shown again after a bad NHS
-// number.
+// number. The personas are those auth lets a person sign in to an app as
+// (health users today); any other kind it may allow is listed apart, so
+// that no one mistakes it for a person's sign-in.
 func renderAuthorizePage(c echo.Context, status int, p *auth.PendingAuthorization, patient, problem string) error {
 	var people, systems []personaView
 	for i, pr := range p.Personas {

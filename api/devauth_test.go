@@ -123,9 +123,9 @@ func authorizeQuery(scope string) url.Values {
 
 var hiddenRequest = regexp.MustCompile(`name="request" value="([^"]+)"`)
 
-// TestDevAuthorizePage: the page names every persona on a button, asks
-// for an optional NHS number for launch/patient, runs no script, and
-// cannot be framed.
+// TestDevAuthorizePage: the page names every person on a button (no
+// system: systems never sign in through an app), asks for an optional NHS
+// number for launch/patient, runs no script, and cannot be framed.
 func TestDevAuthorizePage(t *testing.T) {
 	as := newAuthServer(t)
 	rec := as.send("GET", "/dev/authorize?"+authorizeQuery("openid launch/patient user/Flag.rs").Encode(), nil)
@@ -136,11 +136,16 @@ func TestDevAuthorizePage(t *testing.T) {
 	for _, want := range []string{
 		"<h1>Choose a development persona</h1>",
 		`<button type="submit" name="persona" value="ed-clinician" aria-describedby="persona-0">Sign in as ed-clinician</button>`,
-		`value="la:ZLA01"`, ">Sign in as trust-system</button>", "Systems (not people)",
+		">Sign in as safeguarding-lead</button>", ">Sign in as paediatrician</button>",
 		`<label for="patient">Patient NHS number</label>`, `<form method="post" action="authorize">`,
 	} {
 		if !strings.Contains(page, want) {
 			t.Errorf("the page lacks %s", want)
+		}
+	}
+	for _, system := range []string{`value="la:ZLA01"`, `value="trust-system"`, "Systems (not people)"} {
+		if strings.Contains(page, system) {
+			t.Errorf("the page offers a system: %s", system)
 		}
 	}
 	if strings.Contains(page, "<script") || !hiddenRequest.MatchString(page) {
@@ -205,6 +210,69 @@ func TestDevAuthorizationCodeFlow(t *testing.T) {
 	rec = as.send("POST", "/dev/authorize", url.Values{"request": {id}, "persona": {"ed-clinician"}})
 	if rec.Code != http.StatusBadRequest || !strings.Contains(rec.Header().Get("Content-Type"), "text/html") {
 		t.Errorf("request approved twice: %d", rec.Code)
+	}
+}
+
+// TestDevApproveRefusesSystems: a form naming a system, which the page
+// never offers, is refused with a page and the request stays usable.
+func TestDevApproveRefusesSystems(t *testing.T) {
+	as := newAuthServer(t)
+	rec := as.send("GET", "/dev/authorize?"+authorizeQuery("openid user/Flag.rs").Encode(), nil)
+	id := hiddenRequest.FindStringSubmatch(rec.Body.String())[1]
+	for _, system := range []string{"la:ZLA01", "trust-system"} {
+		rec = as.send("POST", "/dev/authorize", url.Values{"request": {id}, "persona": {system}})
+		if rec.Code != http.StatusBadRequest || rec.Header().Get("Location") != "" || !strings.Contains(rec.Body.String(), "client_credentials") {
+			t.Errorf("%s: %d %v", system, rec.Code, rec.Header())
+		}
+	}
+	rec = as.send("POST", "/dev/authorize", url.Values{"request": {id}, "persona": {"ed-clinician"}})
+	if rec.Code != http.StatusFound {
+		t.Errorf("after the refusals, a person: %d %s", rec.Code, rec.Body)
+	}
+}
+
+// TestDevLaunchRefusesOtherSites: a launch that another site caused (a
+// link, an image, a redirect from any page open in the browser) is a 403
+// page; one the developer typed, one from this server's own pages, and one
+// from curl or a Go client (no Sec-Fetch-Site) go on.
+func TestDevLaunchRefusesOtherSites(t *testing.T) {
+	as := newAuthServer(t)
+	target := "/dev/launch?" + url.Values{"persona": {"ed-clinician"}, "patient": {authNHS}, "app": {authLaunch}}.Encode()
+	for _, tt := range []struct {
+		site   []string
+		status int
+	}{
+		{nil, http.StatusFound},
+		{[]string{"none"}, http.StatusFound},
+		{[]string{"same-origin"}, http.StatusFound},
+		{[]string{"cross-site"}, http.StatusForbidden},
+		{[]string{"same-site"}, http.StatusForbidden}, // another port of localhost
+		{[]string{"SAME-ORIGIN"}, http.StatusForbidden},
+		{[]string{"same-origin", "cross-site"}, http.StatusForbidden},
+	} {
+		req := httptest.NewRequest("GET", target, nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		for _, v := range tt.site {
+			req.Header.Add("Sec-Fetch-Site", v)
+		}
+		rec := httptest.NewRecorder()
+		as.h.ServeHTTP(rec, req)
+		if rec.Code != tt.status {
+			t.Errorf("Sec-Fetch-Site %v: %d, want %d", tt.site, rec.Code, tt.status)
+			continue
+		}
+		if tt.status == http.StatusFound {
+			continue
+		}
+		body := rec.Body.String()
+		if rec.Header().Get("Location") != "" || !strings.Contains(body, "<h1>Launch refused</h1>") ||
+			!strings.Contains(body, "started by another website") || strings.Contains(body, authNHS) {
+			t.Errorf("Sec-Fetch-Site %v: %v\n%s", tt.site, rec.Header(), body)
+		}
+		csp := rec.Header().Get("Content-Security-Policy")
+		if !strings.Contains(csp, "default-src 'none'") || !strings.Contains(csp, "frame-ancestors 'none'") || rec.Header().Get("Cache-Control") != "no-store" {
+			t.Errorf("headers %v", rec.Header())
+		}
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math/big"
 	"net/url"
 	"regexp"
 	"slices"
@@ -49,10 +50,13 @@ type Client struct {
 	// Activities are the NHS activities a health system's owner granted
 	// it (B0107, B0170); none for the others.
 	Activities []string `json:"activities,omitempty"`
-	// Scopes are all the client may be granted.
+	// Scopes are all the client may be granted, whoever signs in to an
+	// app: system/ scopes for a system, user/ and patient/ scopes for an
+	// app. A context scope (launch, launch/patient, openid, fhirUser,
+	// profile) is granted only to a client that lists it here.
 	Scopes []string `json:"scopes"`
-	// JWKS holds the client's public keys (RS384 or ES384 on P-384), each
-	// with a kid. Required, except for public apps.
+	// JWKS holds the client's public keys (RS384 with at least 2048 bits,
+	// or ES384 on P-384), each with a kid. Required, except for public apps.
 	JWKS jwk.Set `json:"-"`
 	// RedirectURIs are an app's redirect URIs, compared exactly.
 	RedirectURIs []string `json:"redirect_uris,omitempty"`
@@ -125,8 +129,8 @@ func ReadClients(r io.Reader) (*Clients, error) {
 
 // Add registers c after checking it: a plain client id not yet taken; for
 // systems an organisation, system scopes and keys; for apps exact redirect
-// URIs, user, patient or launch scopes, and keys unless public. Every key
-// must be public, with a kid, for RS384 or ES384.
+// URIs, user, patient or context scopes, and keys unless public. Every key
+// must be public, with a kid, for RS384 (at least 2048 bits) or ES384.
 func (cs *Clients) Add(c Client) error {
 	if err := c.validate(); err != nil {
 		return cpis.E("auth.Clients.Add", cpis.Invalid, err.Error())
@@ -251,8 +255,9 @@ func checkScopes(scopes []string, ok func(smartScope) bool) error {
 	return nil
 }
 
-// validateKeys requires public keys with a kid each, RSA or EC P-384, and
-// an alg, when given, of RS384 or ES384 to match.
+// validateKeys requires public keys with a kid each, RSA of at least
+// MinRSABits or EC P-384, and an alg, when given, of RS384 or ES384 to
+// match.
 func (c Client) validateKeys() error {
 	if c.JWKS == nil {
 		return nil
@@ -269,6 +274,12 @@ func (c Client) validateKeys() error {
 	return nil
 }
 
+// MinRSABits is the smallest RSA modulus a client may register: shorter
+// keys can be factored by a determined attacker (NIST SP 800-131A
+// disallows them for signatures), and a forged assertion would sign in as
+// the client.
+const MinRSABits = 2048
+
 func checkClientKey(k jwk.Key) error {
 	if k.KeyID() == "" {
 		return errors.New("every key needs a kid")
@@ -276,6 +287,9 @@ func checkClientKey(k jwk.Key) error {
 	alg := k.Algorithm().String()
 	switch key := k.(type) {
 	case jwk.RSAPublicKey:
+		if bits := new(big.Int).SetBytes(key.N()).BitLen(); bits < MinRSABits {
+			return fmt.Errorf("an RSA key needs at least %d bits, not %d", MinRSABits, bits)
+		}
 		if alg != "" && alg != jwa.RS384.String() {
 			return errors.New("an RSA key's alg must be RS384")
 		}
@@ -298,7 +312,8 @@ func absoluteURL(u string) bool {
 }
 
 // contextScopes are scopes that ask for launch context or identity, not
-// for access to resources: they are granted as asked.
+// for access to resources: granted when the client registered them
+// (grantedScopes), whatever the persona holds.
 var contextScopes = []string{"launch", "launch/patient", "openid", "fhirUser", "profile"}
 
 func contextScope(s string) bool { return slices.Contains(contextScopes, s) }

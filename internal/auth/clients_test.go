@@ -1,7 +1,10 @@
 package auth
 
 import (
+	"crypto/rsa"
 	"encoding/json"
+	"math/big"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -66,6 +69,64 @@ func publicKey(t *testing.T, k jwk.Key) jwk.Key {
 	return pub
 }
 
+// rsaPublicOfBits is an RSA public JWK whose modulus has exactly bits
+// bits: the loader judges the size alone, so no real key (slow to make)
+// is needed.
+func rsaPublicOfBits(t *testing.T, bits int) jwk.Key {
+	t.Helper()
+	n := new(big.Int).Lsh(big.NewInt(1), uint(bits-1))
+	n.Add(n, big.NewInt(1))
+	k, err := jwk.FromRaw(&rsa.PublicKey{N: n, E: 65537})
+	if err != nil {
+		t.Fatal(err)
+	}
+	_ = k.Set(jwk.KeyIDKey, "rsa-"+strconv.Itoa(bits))
+	return k
+}
+
+// TestRSAKeySize: 2048 bits is the least an RSA key may have, and it is
+// enough; EC keys stay on P-384.
+func TestRSAKeySize(t *testing.T) {
+	add := func(k jwk.Key) error {
+		set := jwk.NewSet()
+		_ = set.AddKey(k)
+		return NewClients().Add(Client{ID: "la", Kind: ClientLASystem, OrgCode: "ZLA01", OrgName: "LA",
+			Scopes: []string{"system/Flag.rs"}, JWKS: set})
+	}
+	for bits, ok := range map[int]bool{1024: false, 2040: false, 2047: false, 2048: true, 3072: true, 4096: true} {
+		if err := add(rsaPublicOfBits(t, bits)); (err == nil) != ok {
+			t.Errorf("RSA %d bits: %v, want accepted %v", bits, err, ok)
+		}
+	}
+	if err := add(publicKey(t, clientKey(t, "RS384"))); err != nil {
+		t.Errorf("a real 2048-bit RSA key: %v", err)
+	}
+	if err := add(publicKey(t, clientKey(t, "ES256"))); err == nil || !strings.Contains(err.Error(), "P-384") {
+		t.Errorf("an EC P-256 key: %v", err)
+	}
+}
+
+// TestAppScopes: an app holds user/, patient/ and context scopes only,
+// whether it is read from the file or registered in code: never a system
+// scope, nor one this server does not understand.
+func TestAppScopes(t *testing.T) {
+	for scope, ok := range map[string]bool{
+		"user/Flag.rs": true, "patient/Flag.read": true, "launch": true, "launch/patient": true,
+		"openid": true, "fhirUser": true, "profile": true,
+		"system/Flag.write": false, "system/Flag.rs": false, "system/Subscription.cruds": false,
+		"offline_access": false, "Flag.read": false,
+	} {
+		app := Client{ID: "app", Kind: ClientApp, Public: true, RedirectURIs: []string{"https://a.test/cb"}, Scopes: []string{scope}}
+		if err := NewClients().Add(app); (err == nil) != ok {
+			t.Errorf("RegisterApp with %s: %v, want accepted %v", scope, err, ok)
+		}
+		file := `{"clients": [{"client_id": "app", "kind": "app", "public": true, "redirect_uris": ["https://a.test/cb"], "scopes": ["` + scope + `"]}]}`
+		if _, err := ReadClients(strings.NewReader(file)); (err == nil) != ok {
+			t.Errorf("file with %s: %v, want accepted %v", scope, err, ok)
+		}
+	}
+}
+
 // TestReadClientsRefuses: the loader is strict, and says which client is
 // at fault.
 func TestReadClientsRefuses(t *testing.T) {
@@ -97,6 +158,8 @@ func TestReadClientsRefuses(t *testing.T) {
 		{"no kid", la(`, "jwks": ` + jwksJSON(t, noKid)), "kid"},
 		{"P-256", la(`, "jwks": ` + jwksJSON(t, p256)), "P-384"},
 		{"RSA key for RS256", la(`, "jwks": ` + jwksJSON(t, rsWrongAlg)), "RS384"},
+		{"RSA key of 2047 bits", la(`, "jwks": ` + jwksJSON(t, rsaPublicOfBits(t, 2047))), "at least 2048 bits, not 2047"},
+		{"RSA key of 1024 bits", la(`, "jwks": ` + jwksJSON(t, rsaPublicOfBits(t, 1024))), "at least 2048 bits"},
 		{"empty jwks", la(`, "jwks": {"keys": []}`), "no key"},
 		{"system without keys", la(``), "jwks"},
 		{"bad kind", `{"clients": [{"client_id": "x", "kind": "robot", "scopes": ["system/Flag.rs"]}]}`, "kind"},

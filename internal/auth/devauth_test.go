@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"net/url"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -58,7 +59,7 @@ func newAuthFixture(t *testing.T) *authFixture {
 	}
 	err = srv.RegisterApp(Client{ID: "app", Kind: ClientApp, JWKS: publicSet(t, f.appKey),
 		RedirectURIs: []string{appRedirect}, LaunchURL: appLaunchURL,
-		Scopes: []string{"openid", "profile", "launch", "launch/patient", "user/Flag.rs"}})
+		Scopes: []string{"openid", "profile", "launch", "launch/patient", "user/Flag.rs", "user/AuditEvent.rs"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,18 +150,188 @@ func TestStandaloneLaunch(t *testing.T) {
 	}
 }
 
-// TestGrantedScopes: the persona's scopes bound what the app gets; context
-// scopes pass.
-func TestGrantedScopes(t *testing.T) {
-	f := newAuthFixture(t)
+// redeem exchanges code for the app (confidential) or the spa (public).
+func (f *authFixture) redeem(t *testing.T, client, code string) (TokenGrant, error) {
+	t.Helper()
+	if client == "app" {
+		return f.srv.Token(f.exchange(t, code))
+	}
+	return f.srv.Token(TokenRequest{GrantType: "authorization_code", Code: code, RedirectURI: "https://spa.test/cb",
+		CodeVerifier: testVerifier, ClientID: client})
+}
+
+// spaRequest is a good standalone authorization request of the public app.
+func (f *authFixture) spaRequest(scope string) AuthorizeRequest {
 	req := f.request()
-	req.Scope = "launch/patient openid user/Flag.rs user/AuditEvent.rs"
-	g, err := f.srv.Token(f.exchange(t, f.code(t, req, "auditor", "")))
+	req.ClientID, req.RedirectURI, req.Scope = "spa", "https://spa.test/cb", scope
+	return req
+}
+
+// TestGrantedScopes: an app gets what it asked for within both its
+// registration and the persona's scopes; a context scope only when the app
+// registered it.
+func TestGrantedScopes(t *testing.T) {
+	for _, tt := range []struct{ name, client, scope, persona, want string }{
+		{"the persona bounds", "app", "launch/patient openid user/Flag.rs user/AuditEvent.rs", "auditor", "launch/patient openid user/AuditEvent.rs"},
+		{"the registration bounds", "app", "openid fhirUser user/Flag.rs user/Communication.rs system/Flag.rs", "safeguarding-lead", "openid user/Flag.rs"},
+		{"context scopes the app did not register", "spa", "openid profile launch/patient user/Flag.rs", "community-nurse", "user/Flag.rs"},
+		{"v1 within the registered v2", "spa", "user/Flag.read", "ed-clinician", "user/Flag.read"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newAuthFixture(t)
+			req := f.request()
+			if tt.client == "spa" {
+				req = f.spaRequest("")
+			}
+			req.Scope = tt.scope
+			g, err := f.redeem(t, tt.client, f.code(t, req, tt.persona, ""))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if g.Scope != tt.want || g.Patient != "" {
+				t.Errorf("granted %q, patient %q; want %q", g.Scope, g.Patient, tt.want)
+			}
+			p, err := f.verifier.Verify(t.Context(), g.Token)
+			if err != nil || strings.Join(p.Scopes, " ") != tt.want {
+				t.Errorf("the token holds %v, %v", p, err)
+			}
+		})
+	}
+}
+
+// TestSystemPersonasAreNotForApps: a registered app, even a public one,
+// cannot obtain a system's scopes by having an LA system chosen on the
+// page: the page offers people only, Approve refuses a system, and a
+// scope the app is not registered for is never granted.
+func TestSystemPersonasAreNotForApps(t *testing.T) {
+	f := newAuthFixture(t)
+	req := f.spaRequest("system/Flag.write system/Flag.read user/Flag.rs")
+	pending, redirect, err := f.srv.Authorize(req)
+	if err != nil || pending == nil {
+		t.Fatalf("Authorize: %v, %v", redirect, err)
+	}
+	var offered []string
+	for _, p := range pending.Personas {
+		offered = append(offered, p.Name)
+	}
+	if len(offered) == 0 || slices.ContainsFunc(pending.Personas, func(p Persona) bool { return p.Kind != cpis.HealthUser }) {
+		t.Errorf("the page offers %v; want people only", offered)
+	}
+	if strings.Join(pending.Scopes, " ") != "user/Flag.rs" {
+		t.Errorf("the page shows scopes %v; want those the app may get", pending.Scopes)
+	}
+	for _, system := range []string{"la:ZLA01", "trust-system"} {
+		r, err := f.srv.Approve(pending.ID, system, "")
+		if !isOAuth(err, "invalid_request") {
+			got := ""
+			if r != nil {
+				g, _ := f.redeem(t, "spa", redirectParams(t, r.URL, req.RedirectURI).Get("code"))
+				got = g.Scope
+			}
+			t.Errorf("%s approved for an app (%v), granted %q", system, err, got)
+		}
+	}
+	if _, ok := f.srv.Pending(pending.ID); !ok {
+		t.Fatalf("a refused system used the request up")
+	}
+	r, err := f.srv.Approve(pending.ID, "ed-clinician", "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if g.Scope != "launch/patient openid user/AuditEvent.rs" || g.Patient != "" {
-		t.Errorf("auditor granted %q, patient %q", g.Scope, g.Patient)
+	g, err := f.redeem(t, "spa", redirectParams(t, r.URL, req.RedirectURI).Get("code"))
+	if err != nil || g.Scope != "user/Flag.rs" {
+		t.Errorf("granted %q, %v; want user/Flag.rs alone", g.Scope, err)
+	}
+}
+
+// TestNoResourceScope: a request left with no resource scope goes back to
+// the app with invalid_scope: at once when the app is registered for none
+// of those asked, after the choice when the persona holds none of them.
+func TestNoResourceScope(t *testing.T) {
+	f := newAuthFixture(t)
+	wantInvalidScope := func(t *testing.T, r *AuthorizeRedirect, req AuthorizeRequest) {
+		t.Helper()
+		if r == nil {
+			t.Fatal("no redirect")
+		}
+		q := redirectParams(t, r.URL, req.RedirectURI)
+		if q.Get("error") != "invalid_scope" || q.Get("state") != req.State || q.Get("code") != "" {
+			t.Errorf("redirect %s: want error=invalid_scope with the state and no code", r.URL)
+		}
+	}
+	for _, scope := range []string{"system/Flag.write", "openid launch/patient", "user/Communication.rs"} {
+		t.Run("registered for none: "+scope, func(t *testing.T) {
+			req := f.request()
+			req.Scope = scope
+			pending, r, err := f.srv.Authorize(req)
+			if err != nil || pending != nil {
+				t.Fatalf("got a page (%t), %v; want a redirect", pending != nil, err)
+			}
+			wantInvalidScope(t, r, req)
+		})
+	}
+	t.Run("the persona holds none", func(t *testing.T) {
+		req := f.request()
+		req.Scope = "openid user/AuditEvent.rs"
+		pending, _, err := f.srv.Authorize(req)
+		if err != nil || pending == nil {
+			t.Fatalf("Authorize: %v", err)
+		}
+		r, err := f.srv.Approve(pending.ID, "ed-clinician", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantInvalidScope(t, r, req)
+	})
+	t.Run("the launch's persona holds none", func(t *testing.T) {
+		to, err := f.srv.Launch("ed-clinician", testNHS, appLaunchURL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		req := f.request()
+		req.Scope, req.Launch = "launch openid user/AuditEvent.rs", redirectParams(t, to, appLaunchURL).Get("launch")
+		_, r, err := f.srv.Authorize(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantInvalidScope(t, r, req)
+	})
+}
+
+// TestLaunchContextNeedsALaunchScope: an app not registered for launch or
+// launch/patient is told no patient, even when launched with one.
+func TestLaunchContextNeedsALaunchScope(t *testing.T) {
+	f := newAuthFixture(t)
+	err := f.srv.RegisterApp(Client{ID: "plain", Kind: ClientApp, Public: true, RedirectURIs: []string{"https://spa.test/cb"},
+		LaunchURL: "https://plain.test/launch", Scopes: []string{"user/Flag.rs"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	to, err := f.srv.Launch("community-nurse", testNHS, "https://plain.test/launch")
+	if err != nil {
+		t.Fatal(err)
+	}
+	req := f.spaRequest("launch launch/patient user/Flag.rs")
+	req.ClientID, req.Launch = "plain", redirectParams(t, to, "https://plain.test/launch").Get("launch")
+	_, r, err := f.srv.Authorize(req)
+	if err != nil || r == nil {
+		t.Fatalf("Authorize: %v, %v", r, err)
+	}
+	g, err := f.redeem(t, "plain", redirectParams(t, r.URL, req.RedirectURI).Get("code"))
+	if err != nil || g.Patient != "" || g.Scope != "user/Flag.rs" {
+		t.Errorf("EHR launch: patient %q, scope %q, %v; want no patient", g.Patient, g.Scope, err)
+	}
+	req.Launch = ""
+	pending, _, err := f.srv.Authorize(req)
+	if err != nil || pending == nil || pending.AskPatient {
+		t.Fatalf("standalone: %v; want a page that asks for no patient", err)
+	}
+	r, err = f.srv.Approve(pending.ID, "community-nurse", testNHS)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g, err := f.redeem(t, "plain", redirectParams(t, r.URL, req.RedirectURI).Get("code")); err != nil || g.Patient != "" {
+		t.Errorf("standalone: patient %q, %v; want none", g.Patient, err)
 	}
 }
 
@@ -207,6 +378,8 @@ func TestLaunchRefuses(t *testing.T) {
 		{"Modulus 11", "ed-clinician", "9434765918", appLaunchURL, cpis.InvalidNHSNumber},
 		{"not a launch URL", "ed-clinician", testNHS, "https://evil.test/launch", cpis.InvalidValue},
 		{"redirect URI is not a launch URL", "ed-clinician", testNHS, appRedirect, cpis.InvalidValue},
+		{"an LA system", "la:ZLA01", testNHS, appLaunchURL, cpis.InvalidValue},
+		{"the Trust's engine", "trust-system", testNHS, appLaunchURL, cpis.InvalidValue},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := f.srv.Launch(tt.persona, tt.patient, tt.app)
@@ -214,6 +387,15 @@ func TestLaunchRefuses(t *testing.T) {
 				t.Errorf("got %v, want kind %v without the NHS number", err, tt.kind)
 			}
 		})
+	}
+	// A launch for a system, however it came to be, signs no one in.
+	f.srv.mu.Lock()
+	f.srv.launches["system-launch"] = launchContext{persona: "la:ZLA01", clientID: "app", expires: t0.Add(time.Minute)}
+	f.srv.mu.Unlock()
+	req := f.request()
+	req.Scope, req.Launch = "launch user/Flag.rs", "system-launch"
+	if _, r, err := f.srv.Authorize(req); err != nil || r == nil || redirectParams(t, r.URL, appRedirect).Get("error") != "invalid_request" {
+		t.Errorf("a system's launch: %+v, %v; want error=invalid_request", r, err)
 	}
 }
 
@@ -419,6 +601,7 @@ func TestBackendServices(t *testing.T) {
 		code string
 	}{
 		{"nothing registered asked", TokenRequest{Scope: "system/Subscription.cruds"}, "invalid_scope"},
+		{"a context scope alone", TokenRequest{Scope: "openid launch"}, "invalid_scope"},
 		{"no assertion", TokenRequest{ClientID: "la-sys"}, "invalid_client"},
 		{"an app", TokenRequest{ClientID: "app"}, "unauthorized_client"},
 		{"client_id not the assertion's", TokenRequest{ClientID: "app", ClientAssertion: "x"}, "invalid_client"},

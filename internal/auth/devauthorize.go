@@ -83,13 +83,18 @@ var codeChallengePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
 // any later fault is an *AuthorizeRedirect to send the user agent back with
 // error=. With a launch, the EHR has signed the user in: the answer is a
 // redirect with a code at once. Without one, it is the PendingAuthorization
-// the authorize page shows.
+// the authorize page shows. A request asking for no resource scope the app
+// is registered for goes back with invalid_scope before anyone chooses.
 func (a *DevAuthServer) Authorize(req AuthorizeRequest) (*PendingAuthorization, *AuthorizeRedirect, error) {
-	if _, err := a.checkClientRedirect(req.ClientID, req.RedirectURI); err != nil {
+	c, err := a.checkClientRedirect(req.ClientID, req.RedirectURI)
+	if err != nil {
 		return nil, nil, err
 	}
 	if oe := a.checkAuthorizeRequest(req); oe != nil {
 		return nil, errorRedirect(req, oe), nil
+	}
+	if !hasResourceScope(grantedScopes(strings.Fields(req.Scope), c.Scopes, c.Scopes)) {
+		return nil, errorRedirect(req, errNoResourceScope), nil
 	}
 	if req.Launch != "" {
 		redirect, oe := a.approveLaunch(req)
@@ -172,9 +177,12 @@ func (a *DevAuthServer) putPending(req AuthorizeRequest) (string, *OAuthError) {
 // Approve completes the pending authorization id: the person chose
 // persona and, when the page asked, may have given a patient's NHS number
 // (patient, spaces allowed; empty for none). An id that is unknown, used or
-// expired is an OAuthError to show as a page, and so is an unknown persona.
-// An NHS number failing Modulus 11 is an error of kind InvalidNHSNumber:
-// the pending authorization stays, for Pending to show the page again.
+// expired is an OAuthError to show as a page, and so is an unknown persona
+// or one no one may sign in to an app as (see appSignIn). An NHS number
+// failing Modulus 11 is an error of kind InvalidNHSNumber: the pending
+// authorization stays, for Pending to show the page again. When the persona
+// holds none of the resource scopes granted to the app, the redirect goes
+// back with error=invalid_scope.
 func (a *DevAuthServer) Approve(id, persona, patient string) (*AuthorizeRedirect, error) {
 	pending, ok := a.Pending(id)
 	if !ok {
@@ -187,6 +195,9 @@ func (a *DevAuthServer) Approve(id, persona, patient string) (*AuthorizeRedirect
 	p, ok := a.issuer.persona(persona)
 	if !ok {
 		return nil, oauthErr("invalid_request", "no such development persona")
+	}
+	if !appSignIn(p) {
+		return nil, errSystemPersona
 	}
 	pa, ok := a.takePending(id)
 	if !ok {
@@ -209,20 +220,42 @@ func (a *DevAuthServer) Pending(id string) (*PendingAuthorization, bool) {
 	return a.pendingView(id, pa.req), true
 }
 
-// pendingView is what the authorize page shows of a pending request.
+// pendingView is what the authorize page shows of a pending request: the
+// scopes the app may be granted of those it asked for, and the personas a
+// person may sign in to it as.
 func (a *DevAuthServer) pendingView(id string, req AuthorizeRequest) *PendingAuthorization {
-	scopes := strings.Fields(req.Scope)
-	name := req.ClientID
-	if c, ok := a.clients.Lookup(req.ClientID); ok && c.Name != "" {
-		name = c.Name
+	c, _ := a.clients.Lookup(req.ClientID)
+	scopes := grantedScopes(strings.Fields(req.Scope), c.Scopes, c.Scopes)
+	var personas []Persona
+	for _, p := range a.issuer.Personas() {
+		if appSignIn(p) {
+			personas = append(personas, p)
+		}
 	}
 	return &PendingAuthorization{
-		ID: id, ClientID: req.ClientID, ClientName: name, Scopes: scopes,
+		ID: id, ClientID: req.ClientID, ClientName: firstNonEmpty(c.Name, req.ClientID), Scopes: scopes,
 		AskPatient:     slices.Contains(scopes, "launch/patient"),
 		RedirectOrigin: origin(req.RedirectURI),
-		Personas:       a.issuer.Personas(),
+		Personas:       personas,
 	}
 }
+
+// appSignIn reports whether a person may sign in to an app as p, on the
+// authorize page or through an EHR launch. This is the one place that
+// decides it. Today only health users may: a system (an LA's
+// case-management system, the Trust's interface engine) is no person at a
+// browser; it authenticates itself with client_credentials and its own
+// key. Letting a persona stand for a person of an LA would change this
+// function, and only this one.
+func appSignIn(p Persona) bool { return p.Kind == cpis.HealthUser }
+
+// Refusals shared by the authorization paths.
+var (
+	errSystemPersona = oauthErr("invalid_request",
+		"this persona is a system: a system signs in with client_credentials and its own key, not through an app")
+	errNoResourceScope = oauthErr("invalid_scope",
+		"no resource scope asked for is both registered for the app and held by the persona")
+)
 
 // parsePatient reads an optional NHS number, spaces allowed.
 func parsePatient(s string) (cpis.NHSNumber, error) {
@@ -253,16 +286,29 @@ func (a *DevAuthServer) approveLaunch(req AuthorizeRequest) (*AuthorizeRedirect,
 		return nil, oauthErr("invalid_request", "launch is unknown, used, expired or made for another app")
 	}
 	p, ok := a.issuer.persona(l.persona)
-	if !ok {
+	switch {
+	case !ok:
 		return nil, oauthErr("access_denied", "the launch's persona is gone")
+	case !appSignIn(p):
+		return nil, errSystemPersona
 	}
 	return a.issueCode(req, p, l.patient), nil
 }
 
-// issueCode grants p what req asked within p's scopes and redirects with a
-// code for it.
+// issueCode grants what req asked within the app's registered scopes and
+// p's, and redirects with a code for it; or with error=invalid_scope when
+// no resource scope is left. The patient is the app's context only when
+// it was granted a launch scope (launch for an EHR launch, launch/patient
+// for a standalone one).
 func (a *DevAuthServer) issueCode(req AuthorizeRequest, p Persona, patient cpis.NHSNumber) *AuthorizeRedirect {
-	scopes := grantedScopes(strings.Fields(req.Scope), p.Scopes)
+	c, _ := a.clients.Lookup(req.ClientID) // registered: checked by Authorize, and never removed
+	scopes := grantedScopes(strings.Fields(req.Scope), c.Scopes, p.Scopes)
+	if !hasResourceScope(scopes) {
+		return errorRedirect(req, errNoResourceScope)
+	}
+	if !slices.Contains(scopes, "launch") && !slices.Contains(scopes, "launch/patient") {
+		patient = ""
+	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	now := a.now()
@@ -282,28 +328,48 @@ func (a *DevAuthServer) issueCode(req AuthorizeRequest, p Persona, patient cpis.
 	return &AuthorizeRedirect{URL: withQuery(req.RedirectURI, q)}
 }
 
-// grantedScopes are the scopes asked for that held covers, and the context
-// scopes asked for, in the order asked, once each.
-func grantedScopes(asked, held []string) []string {
+// grantedScopes are the scopes asked for that a client may be granted, in
+// the order asked, once each: a resource scope when both one of the
+// client's registered scopes and one of holder's (the persona's) cover it;
+// a context scope (launch, launch/patient, openid, fhirUser, profile) only
+// when the client registered it by name, whatever the persona holds,
+// because it opens no resource but says what the client may learn (the
+// launch's patient, who signed in). A client is thus never granted more
+// than its registration, whoever signs in.
+func grantedScopes(asked, registered, holder []string) []string {
 	out := []string{}
 	for _, s := range asked {
-		if (contextScope(s) || covered(s, held)) && !slices.Contains(out, s) {
+		ok := covered(s, registered) && covered(s, holder)
+		if contextScope(s) {
+			ok = slices.Contains(registered, s)
+		}
+		if ok && !slices.Contains(out, s) {
 			out = append(out, s)
 		}
 	}
 	return out
 }
 
-// Launch acts as the EHR launching an app: persona is who is signed in to
-// the EHR, patient the NHS number of the child open in it (empty: none),
-// app the launch URL of a registered app. It returns the URL to send the
-// user agent to: app?iss=<FHIR base URL>&launch=<opaque id>. Errors are of
-// kind InvalidValue (persona, app) or InvalidNHSNumber, and never quote
-// the NHS number.
+// hasResourceScope reports whether scopes open any resource: a token of
+// context scopes alone could read nothing, so it is refused.
+func hasResourceScope(scopes []string) bool {
+	return slices.ContainsFunc(scopes, func(s string) bool { return !contextScope(s) })
+}
+
+// Launch acts as the EHR launching an app: persona is the person signed
+// in to the EHR (never a system: see appSignIn), patient the NHS number of
+// the child open in it (empty: none), app the launch URL of a registered
+// app. It returns the URL to send the user agent to: app?iss=<FHIR base
+// URL>&launch=<opaque id>. Errors are of kind InvalidValue (persona, app)
+// or InvalidNHSNumber, and never quote the NHS number.
 func (a *DevAuthServer) Launch(persona, patient, app string) (string, error) {
 	const op = "auth.DevAuthServer.Launch"
-	if _, ok := a.issuer.persona(persona); !ok {
+	p, ok := a.issuer.persona(persona)
+	switch {
+	case !ok:
 		return "", cpis.E(op, cpis.InvalidValue, cpis.Expr("persona"), "no such development persona; GET /dev/personas lists them")
+	case !appSignIn(p):
+		return "", cpis.E(op, cpis.InvalidValue, cpis.Expr("persona"), "persona is a system: an EHR launches an app for a person")
 	}
 	nhs, err := parsePatient(patient)
 	if err != nil {

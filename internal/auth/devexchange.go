@@ -45,8 +45,8 @@ var codeVerifierPattern = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
 // public one only its client_id); invalid_grant when the code is unknown,
 // used, expired, another client's, or its redirect_uri or PKCE verifier do
 // not match; unauthorized_client when an app asks for client_credentials
-// or a system for a code; invalid_scope when a system asks for nothing it
-// was registered for; unsupported_grant_type for any other grant.
+// or a system for a code; invalid_scope when a system asks for no resource
+// scope it was registered for; unsupported_grant_type for any other grant.
 func (a *DevAuthServer) Token(req TokenRequest) (TokenGrant, error) {
 	switch req.GrantType {
 	case "authorization_code":
@@ -113,7 +113,8 @@ func pkceMatches(verifier, challenge string) bool {
 
 // backendGrant is SMART Backend Services: a registered system proves who
 // it is with a client assertion and gets the scopes it asked for that it
-// was registered for (all of them when it asks for none).
+// was registered for (all of them when it asks for none); invalid_scope
+// when that leaves it no resource scope.
 func (a *DevAuthServer) backendGrant(req TokenRequest) (TokenGrant, error) {
 	if req.ClientAssertion == "" {
 		return TokenGrant{}, oauthErr("invalid_client", "a system authenticates with client_assertion_type "+ClientAssertionType+" and a client_assertion")
@@ -127,8 +128,8 @@ func (a *DevAuthServer) backendGrant(req TokenRequest) (TokenGrant, error) {
 	}
 	scopes := slices.Clone(c.Scopes)
 	if asked := strings.Fields(req.Scope); len(asked) > 0 {
-		scopes = grantedScopes(asked, c.Scopes)
-		if len(scopes) == 0 {
+		scopes = grantedScopes(asked, c.Scopes, c.Scopes)
+		if !hasResourceScope(scopes) {
 			return TokenGrant{}, oauthErr("invalid_scope", "none of the scopes asked for is registered for this client")
 		}
 	}
