@@ -9,9 +9,11 @@ import (
 	"github.com/cpis-fhir/cpis/internal/store"
 )
 
-// reportForm is the "Report a discrepancy" form (SOP step 10).
+// reportForm is the "Report a discrepancy" form (SOP step 10). View is
+// the token of the page it is on, naming the child it is about.
 type reportForm struct {
 	CSRF    string
+	View    string
 	Reasons []reasonOption
 	Note    string
 	Error   string
@@ -32,16 +34,19 @@ func newReportForm(csrf string) reportForm {
 	return f
 }
 
-// reportDiscrepancy sends a discrepancy report about the session's
-// current patient (POST /app/discrepancy) to the Trust safeguarding team,
-// through the register (stored, audited).
+// reportDiscrepancy sends a discrepancy report (POST /app/discrepancy) to
+// the Trust safeguarding team, through the register (stored, audited),
+// about the child whose page the form was on: its view token must name
+// the session's current child, or nothing is sent (another tab has opened
+// another child since).
 func (a *app) reportDiscrepancy(w http.ResponseWriter, r *http.Request, v *visit) {
-	if v.s.patient == "" {
-		seeOther(w, r, "/app/")
+	if !a.formChild(r, v) {
+		a.otherChild(w, r, v, "reporting")
 		return
 	}
 	reason := cpis.DiscrepancyReason(r.PostForm.Get("reason"))
 	f := newReportForm(v.s.csrf)
+	f.View = r.PostForm.Get("view")
 	f.Note = cpis.CleanNote(r.PostForm.Get("note"))
 	for i := range f.Reasons {
 		f.Reasons[i].Checked = f.Reasons[i].Value == string(reason)
@@ -57,7 +62,7 @@ func (a *app) reportDiscrepancy(w http.ResponseWriter, r *http.Request, v *visit
 			cpis.Discrepancy{NHSNumber: v.s.patient, Reason: reason, Note: f.Note})
 		switch {
 		case err == nil:
-			a.render(w, r, v, http.StatusOK, "reported", view{Title: "Discrepancy reported", Data: reportedView{ID: d.ID, Reason: reason.Display()}})
+			a.render(w, r, v, http.StatusOK, "reported", view{Title: "Discrepancy reported", Data: reportedView{ID: d.ID, Reason: reason.Display(), View: f.View}})
 			return
 		case cpis.KindOf(err) != cpis.Invalid:
 			a.fail(w, r, v, err)
@@ -75,8 +80,9 @@ type reportPage struct {
 	Form reportForm
 }
 
-// reportedView confirms a report.
-type reportedView struct{ ID, Reason string }
+// reportedView confirms a report; View is the report's page's token, for
+// the way back to that child.
+type reportedView struct{ ID, Reason, View string }
 
 // discrepancyView is one report as the safeguarding team sees it.
 type discrepancyView struct {

@@ -96,8 +96,7 @@ func contactOf(s string) contact {
 	case s == "":
 		return contact{}
 	case cpis.ValidPhone(s):
-		p := phoneOf(s)
-		return contact{Text: p.Text, Href: p.Href}
+		return contact(phoneOf(s))
 	case strings.Count(s, "@") == 1 && !strings.ContainsAny(s, " \t<>\"'"):
 		return contact{Text: s, Href: template.URL("mailto:" + url.PathEscape(s))}
 	}

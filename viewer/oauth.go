@@ -65,45 +65,42 @@ func (a *app) launch(w http.ResponseWriter, r *http.Request) {
 	a.startLogin(w, r, l)
 }
 
-// startLogin sends the browser to the authorization server, keeping the
-// state, the PKCE verifier and the launch on the server, keyed by a
-// cookie, for the callback.
+// startLogin sends the browser to the authorization server, giving it
+// the state, the PKCE verifier and the launch sealed in the login cookie
+// for the callback: nothing is kept on the server.
 func (a *app) startLogin(w http.ResponseWriter, r *http.Request, launch string) {
-	p := pendingLogin{state: randomToken(), verifier: oauth2.GenerateVerifier(), launch: launch, created: a.now()}
-	key, ok := a.logins.add(p)
-	if !ok {
-		a.errorPage(w, r, nil, http.StatusServiceUnavailable, "Sign-in is busy",
-			"Too many sign-ins are under way at the moment. Try again in a few minutes.")
-		return
-	}
-	a.setLoginCookie(w, key)
+	p := pendingLogin{State: randomToken(), Verifier: oauth2.GenerateVerifier(), Launch: launch, Expiry: a.now().Add(loginTTL).Unix()}
+	a.setLoginCookie(w, a.logins.seal(p))
 	scopes := standaloneScopes
 	opts := []oauth2.AuthCodeOption{
-		oauth2.S256ChallengeOption(p.verifier),
+		oauth2.S256ChallengeOption(p.Verifier),
 		oauth2.SetAuthURLParam("aud", a.cfg.FHIRBase),
 	}
 	if launch != "" {
 		scopes = ehrScopes
 		opts = append(opts, oauth2.SetAuthURLParam("launch", launch))
 	}
-	http.Redirect(w, r, a.oauthConfig(scopes).AuthCodeURL(p.state, opts...), http.StatusFound)
+	http.Redirect(w, r, a.oauthConfig(scopes).AuthCodeURL(p.State, opts...), http.StatusFound)
 }
 
 // callback completes a sign-in (GET /app/callback): the browser that
-// started it (cookie), with the state it was given, exchanges the code
-// (PKCE verifier, client assertion) for an access token, which must verify
-// as the API would verify it. The session then starts, and the browser
-// moves on by a page of its own rather than a redirect (see continuePage).
+// started it (the sealed login cookie, opened by this process, not
+// expired), with the state it was given, exchanges the code (PKCE
+// verifier, client assertion) for an access token, which must verify as
+// the API would verify it. The cookie is cleared, and the authorization
+// server takes each code once, so a callback is good once. The session
+// then starts, and the browser moves on by a page of its own rather than a
+// redirect (see continuePage).
 func (a *app) callback(w http.ResponseWriter, r *http.Request) {
-	key := cookieValue(r, loginCookie)
+	p, ok := a.logins.open(cookieValue(r, loginCookie), a.now())
 	a.clearCookie(w, loginCookie)
-	p, ok := a.logins.take(key, a.now())
 	q := r.URL.Query()
 	switch {
-	case key == "" || !ok:
-		a.signInFailed(w, r, http.StatusBadRequest, "This sign-in was not started in this browser, or took longer than 10 minutes.")
+	case !ok:
+		a.signInFailed(w, r, http.StatusBadRequest, "This sign-in was not started in this browser, took longer than 10 minutes, "+
+			"or was interrupted by a restart of the service.")
 		return
-	case subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(p.state)) != 1:
+	case subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(p.State)) != 1:
 		a.signInFailed(w, r, http.StatusBadRequest, "The answer of the authorization server does not belong to this sign-in (state).")
 		return
 	case q.Get("error") != "":
@@ -113,7 +110,7 @@ func (a *app) callback(w http.ResponseWriter, r *http.Request) {
 		a.signInFailed(w, r, http.StatusBadRequest, "The authorization server sent no authorization code.")
 		return
 	}
-	tok, err := a.exchange(r.Context(), q.Get("code"), p.verifier)
+	tok, err := a.exchange(r.Context(), q.Get("code"), p.Verifier)
 	if err != nil {
 		a.cfg.Logger.Warn("viewer sign-in: token exchange failed", exchangeAttrs(err)...)
 		a.signInFailed(w, r, http.StatusBadGateway, "The authorization server did not issue a token.")
@@ -141,7 +138,8 @@ func (a *app) startSession(w http.ResponseWriter, r *http.Request, tok *oauth2.T
 	if tok.ExpiresIn > 0 {
 		s.expiry = now.Add(time.Duration(tok.ExpiresIn) * time.Second)
 	}
-	s.patient, s.launched = launchPatient(tok, a.cfg.Logger), true
+	s.patient, s.launchUnusable = launchPatient(tok, a.cfg.Logger)
+	s.launched = true
 	if old := cookieValue(r, sessionCookie); old != "" {
 		a.sessions.drop(old) // a new sign-in is a new session id: no fixation
 	}
@@ -155,19 +153,20 @@ func (a *app) startSession(w http.ResponseWriter, r *http.Request, tok *oauth2.T
 }
 
 // launchPatient is the patient of the launch context (the token
-// response's patient: an NHS number), "" when there is none or it is not
-// a valid NHS number.
-func launchPatient(tok *oauth2.Token, log *slog.Logger) cpis.NHSNumber {
+// response's patient: an NHS number), "" when there is none. unusable
+// reports a patient that is not a valid NHS number (a real EHR's own
+// Patient id, say): the user is told to find the patient by NHS number.
+func launchPatient(tok *oauth2.Token, log *slog.Logger) (nhs cpis.NHSNumber, unusable bool) {
 	raw, _ := tok.Extra("patient").(string)
 	if raw == "" {
-		return ""
+		return "", false
 	}
 	nhs, err := cpis.ParseNHSNumber(raw)
 	if err != nil {
-		log.Warn("viewer sign-in: the launch's patient is not a valid NHS number; ignored")
-		return ""
+		log.Warn("viewer sign-in: the launch's patient is not a valid NHS number; the user is asked to find the patient")
+		return "", true
 	}
-	return nhs
+	return nhs, false
 }
 
 // exchange trades the code for a token, authenticating the viewer with a

@@ -32,6 +32,7 @@ type tokenEndpoint struct {
 	challenge string // from the authorization request
 	patient   string // the launch context's patient, "" for none
 	fail      bool
+	used      map[string]bool // codes exchanged: each is good once
 }
 
 func newTokenEndpoint(t *testing.T, e *env, pub jwk.Key) *tokenEndpoint {
@@ -50,7 +51,7 @@ func (te *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 	f := r.PostForm
 	sum := sha256.Sum256([]byte(f.Get("code_verifier")))
 	switch {
-	case te.fail:
+	case te.fail || te.used[f.Get("code")+"|"+f.Get("code_verifier")]:
 		w.WriteHeader(http.StatusBadRequest)
 		w.Write([]byte(`{"error":"invalid_grant"}`))
 		return
@@ -66,6 +67,10 @@ func (te *tokenEndpoint) serve(w http.ResponseWriter, r *http.Request) {
 	if err := te.verifier.VerifyClientAssertion(f.Get("client_assertion"), "cpis-viewer", te.keys); err != nil {
 		te.t.Errorf("client assertion: %v", err)
 	}
+	if te.used == nil {
+		te.used = map[string]bool{}
+	}
+	te.used[f.Get("code")+"|"+f.Get("code_verifier")] = true
 	res := map[string]any{"access_token": "ed", "token_type": "Bearer", "expires_in": 3600, "scope": "openid user/Flag.rs"}
 	if te.patient != "" {
 		res["patient"] = te.patient
@@ -153,10 +158,21 @@ func TestStandaloneLaunch(t *testing.T) {
 	u := &user{e: e, cookie: sess}
 	mustContain(t, u.get("/app/patient").body, "Child protection alert present")
 
+	// The browser has forgotten the login cookie; a replay with a copy of
+	// it reaches the token endpoint, which takes each code once.
+	if !clearsCookie(res.Response, loginCookie) {
+		t.Error("the callback did not clear the login cookie")
+	}
 	again := httptest.NewRequest("GET", "/app/callback?code=the-code&state="+url.QueryEscape(q.Get("state")), nil)
 	again.AddCookie(login)
-	if res := e.do(again); res.StatusCode != http.StatusBadRequest {
-		t.Errorf("a replayed callback: %d, want 400", res.StatusCode)
+	replay := e.do(again)
+	if replay.StatusCode != http.StatusBadGateway {
+		t.Errorf("a replayed callback: %d, want 502", replay.StatusCode)
+	}
+	for _, c := range replay.Cookies() {
+		if c.Name == sessionCookie && c.MaxAge >= 0 {
+			t.Error("a replayed callback started a session")
+		}
 	}
 }
 
@@ -169,11 +185,11 @@ func TestCallbackRefusals(t *testing.T) {
 		}
 		return e.do(r)
 	}
-	q, login := startLogin(t, e, "/app/login")
+	_, login := startLogin(t, e, "/app/login")
 	if res := callback("code=the-code&state=wrong", login); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("wrong state: %d", res.StatusCode)
 	}
-	q, _ = startLogin(t, e, "/app/login")
+	q, _ := startLogin(t, e, "/app/login")
 	if res := callback("code=the-code&state="+url.QueryEscape(q.Get("state")), nil); res.StatusCode != http.StatusBadRequest {
 		t.Errorf("no login cookie: %d", res.StatusCode)
 	}

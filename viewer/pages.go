@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/cpis-fhir/cpis/internal/cpis"
 )
@@ -20,7 +21,7 @@ var templateFiles embed.FS
 // pageNames are the page templates (templates/<name>.html).
 var pageNames = []string{
 	"signedout", "find", "patient", "directory", "safeguarding", "discrepancy",
-	"reported", "continue", "signin-failed", "error",
+	"reported", "continue", "signin-failed", "error", "stale",
 }
 
 // pages holds each page parsed with the layout.
@@ -46,7 +47,10 @@ type view struct {
 	Reviewer bool   // the user may review discrepancy reports
 	Nav      string // the current navigation item
 	Refresh  string // a path of the app to move on to (the sign-in's last page)
-	Data     any
+	// IdleSeconds, on a signed-in page, is the idle timeout for the
+	// page's warning before the sign-out (idle.go); 0 when signed out.
+	IdleSeconds int
+	Data        any
 }
 
 // render writes a page. v is the signed-in visit, nil when signed out.
@@ -57,6 +61,7 @@ func (a *app) render(w http.ResponseWriter, r *http.Request, v *visit, status in
 		data.User = userLine(v.p.Name, v.p.RoleName, v.p.OrgName)
 		data.CSRF = v.s.csrf
 		data.Reviewer = a.cfg.Register.MayReviewDiscrepancies(a.caller(v, ""))
+		data.IdleSeconds = max(1, int(a.cfg.IdleTimeout/time.Second))
 	}
 	var buf bytes.Buffer
 	if err := a.pages.byName[name].ExecuteTemplate(&buf, "layout", data); err != nil {
@@ -85,11 +90,7 @@ func (a *app) errorPage(w http.ResponseWriter, r *http.Request, v *visit, status
 // of the data the request was for. Its log line names the kind and the
 // operation only: the request log (the API's middleware) has the rest.
 func (a *app) fail(w http.ResponseWriter, r *http.Request, v *visit, err error) {
-	kind := cpis.KindOf(err)
-	attrs := []any{slog.String("error_kind", kind.String())}
-	if p := cpis.Problems(err); len(p) > 0 {
-		attrs = append(attrs, slog.String("error_op", p[0].Op))
-	}
+	kind, attrs := cpis.KindOf(err), errorAttrs(err)
 	switch kind {
 	case cpis.Unavailable:
 		a.cfg.Logger.Warn("viewer: the register is unavailable", attrs...)
@@ -109,6 +110,16 @@ func (a *app) fail(w http.ResponseWriter, r *http.Request, v *visit, err error) 
 			"The information cannot be shown because of an error in the service. Try again; if it happens again, "+
 				"report it through the ICT service portal.")
 	}
+}
+
+// errorAttrs describe a register error for the log: its kind and
+// operation, never its data.
+func errorAttrs(err error) []any {
+	attrs := []any{slog.String("error_kind", cpis.KindOf(err).String())}
+	if p := cpis.Problems(err); len(p) > 0 {
+		attrs = append(attrs, slog.String("error_op", p[0].Op))
+	}
+	return attrs
 }
 
 // firstMessage is the register's own words for an error: written for

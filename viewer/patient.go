@@ -26,8 +26,13 @@ type findView struct {
 	Error      string // why the NHS number was refused
 	SettingErr string // why the care setting was refused
 	// Launched is the patient an EHR launch chose, formatted, when a
-	// dual-role user has still to choose the care setting for it.
+	// dual-role user has still to choose the care setting for it; View is
+	// then the choice's view token, naming that child.
 	Launched string
+	View     string
+	// LaunchUnusable says that the launching system's patient was not an
+	// NHS number, so the user must find the patient.
+	LaunchUnusable bool
 }
 
 // findForm is the start page (GET /app/) of a signed-in user (signedIn
@@ -35,9 +40,9 @@ type findView struct {
 // launch with a patient, the care-setting choice a dual-role user makes
 // before the read.
 func (a *app) findForm(w http.ResponseWriter, r *http.Request, v *visit) {
-	f := findView{Dual: dualRole(v.p), Setting: settingOf(v.s.unscheduled)}
+	f := findView{Dual: dualRole(v.p), Setting: settingOf(v.s.unscheduled), LaunchUnusable: v.s.launchUnusable}
 	if f.Dual && v.s.launched && v.s.patient != "" {
-		f.Launched = formatNHS(v.s.patient)
+		f.Launched, f.View = formatNHS(v.s.patient), a.sessions.newView(v.s.id, v.s.patient)
 	}
 	a.renderFind(w, r, v, http.StatusOK, f)
 }
@@ -54,7 +59,12 @@ func (a *app) renderFind(w http.ResponseWriter, r *http.Request, v *visit, statu
 // NHS number (spaces allowed) and, for a dual-role user, the care
 // setting. Nothing is read here: the number goes into the session and the
 // browser is sent to the child's page, so that it never appears in a URL.
+// A form with a view token instead opens that view's child again (reopen).
 func (a *app) findPatient(w http.ResponseWriter, r *http.Request, v *visit) {
+	if tok := r.PostForm.Get("view"); tok != "" {
+		a.reopen(w, r, v, tok)
+		return
+	}
 	f := findView{Dual: dualRole(v.p), NHS: r.PostForm.Get("nhs"), Setting: r.PostForm.Get("setting")}
 	nhs, err := parseNHSInput(f.NHS)
 	if err != nil {
@@ -72,22 +82,29 @@ func (a *app) findPatient(w http.ResponseWriter, r *http.Request, v *visit) {
 		return
 	}
 	a.sessions.update(v.s.id, func(s *session) {
-		s.patient, s.unscheduled, s.launched = nhs, unscheduled, false
+		s.patient, s.unscheduled, s.launched, s.launchUnusable = nhs, unscheduled, false, false
 	})
 	seeOther(w, r, "/app/patient")
 }
 
 // chooseSetting takes the care setting for a launched patient (POST
-// /app/setting), then shows the child's page.
+// /app/setting), then shows the child's page. The form's view token must
+// name the session's current child: the choice is for the child it
+// showed.
 func (a *app) chooseSetting(w http.ResponseWriter, r *http.Request, v *visit) {
 	if v.s.patient == "" {
 		seeOther(w, r, "/app/")
 		return
 	}
+	if !a.formChild(r, v) {
+		a.otherChild(w, r, v, "choosing the care setting")
+		return
+	}
 	unscheduled, ok := a.settingFor(v, r.PostForm.Get("setting"))
 	if !ok || unscheduled == nil {
 		a.renderFind(w, r, v, http.StatusUnprocessableEntity, findView{
-			Dual: dualRole(v.p), Launched: formatNHS(v.s.patient), SettingErr: "Choose the care setting of this check.",
+			Dual: dualRole(v.p), Launched: formatNHS(v.s.patient), View: r.PostForm.Get("view"),
+			SettingErr: "Choose the care setting of this check.",
 		})
 		return
 	}
@@ -136,7 +153,10 @@ func parseNHSInput(s string) (cpis.NHSNumber, error) {
 // showPatient is the child protection information page (GET
 // /app/patient): one audited search of the register, exactly as a FHIR
 // client's GET /Flag (one access record per view), then the access
-// history, read after the search so that it lists this view too.
+// history, read after the search so that it lists this view too. If the
+// search fails, nothing is shown; if only the history does, the plans
+// still are (the alert matters most), with a notice. The page's forms
+// carry a new view token naming this child.
 func (a *app) showPatient(w http.ResponseWriter, r *http.Request, v *visit) {
 	nhs := v.s.patient
 	if nhs == "" || (v.s.launched && dualRole(v.p) && v.s.unscheduled == nil) {
@@ -153,10 +173,11 @@ func (a *app) showPatient(w http.ResponseWriter, r *http.Request, v *visit) {
 	trail, err := a.cfg.Register.AuditTrail(ctx, a.caller(v, patientQuery("AuditEvent", nhs)),
 		store.AuditQuery{Patient: nhs, Limit: cpis.AccessHistoryLength})
 	if err != nil {
-		a.fail(w, r, v, err)
-		return
+		a.cfg.Logger.Warn("viewer: the access history could not be read; the plans are shown without it", errorAttrs(err)...)
 	}
 	pv := a.patientView(v, nhs, shown.Plans, shown.Today, trail.Records)
+	pv.HistoryUnavailable = err != nil
+	pv.Report.View = a.sessions.newView(v.s.id, nhs)
 	title := "No child protection information"
 	if pv.Alert {
 		title = "Child protection alert present"

@@ -31,8 +31,11 @@ type patientView struct {
 	Upcoming    []planView // recorded, starting later
 	Setting     string     // the care setting of this read
 	Viewed      []accessView
-	Summary     string // "Copy summary for the record"
-	Report      reportForm
+	// HistoryUnavailable says the access history could not be read: the
+	// plans are shown without it.
+	HistoryUnavailable bool
+	Summary            string // "Copy summary for the record"
+	Report             reportForm
 }
 
 // planView is one plan as the page shows it.

@@ -48,24 +48,9 @@ const (
 // saying why.
 func (a *app) signedIn(h visitHandler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		id := cookieValue(r, sessionCookie)
-		s, ok := a.sessions.get(id)
-		if id == "" || !ok {
-			a.signedOutPage(w, r, notSignedIn)
-			return
-		}
-		now := a.now()
-		if reason, ended := a.ended(s); ended {
-			a.sessions.drop(id)
-			a.clearCookie(w, sessionCookie)
+		s, p, reason, ok := a.liveSession(w, r)
+		if !ok {
 			a.signedOutPage(w, r, reason)
-			return
-		}
-		p, err := a.cfg.Verifier.Verify(r.Context(), s.token)
-		if err != nil {
-			a.sessions.drop(id)
-			a.clearCookie(w, sessionCookie)
-			a.signedOutPage(w, r, tokenExpired)
 			return
 		}
 		v := &visit{s: s, p: p, requestID: a.requestID(w)}
@@ -74,9 +59,45 @@ func (a *app) signedIn(h visitHandler) http.Handler {
 				"The form did not come from this page of the viewer, or it has expired. Go back, reload the page and try again.")
 			return
 		}
-		a.sessions.update(id, func(s *session) { s.lastSeen = now })
+		a.touch(s.id)
 		h(w, r, v)
 	})
+}
+
+// liveSession is the request's session and the principal its token
+// verifies to now. A session that has ended (idle, token expired or
+// revoked) is dropped and its cookie cleared; the reason says why there
+// is none.
+func (a *app) liveSession(w http.ResponseWriter, r *http.Request) (session, *auth.Principal, signedOutReason, bool) {
+	id := cookieValue(r, sessionCookie)
+	s, ok := a.sessions.get(id)
+	if id == "" || !ok {
+		return session{}, nil, notSignedIn, false
+	}
+	if reason, ended := a.ended(s); ended {
+		a.endSession(w, id)
+		return session{}, nil, reason, false
+	}
+	p, err := a.cfg.Verifier.Verify(r.Context(), s.token)
+	if err != nil {
+		a.endSession(w, id)
+		return session{}, nil, tokenExpired, false
+	}
+	return s, p, 0, true
+}
+
+// endSession forgets a session that has ended and tells the browser to
+// forget its cookie.
+func (a *app) endSession(w http.ResponseWriter, id string) {
+	a.sessions.drop(id)
+	a.clearCookie(w, sessionCookie)
+}
+
+// touch records activity on a session now, for the idle sign-out; false
+// if the session is gone (signed out meanwhile).
+func (a *app) touch(id string) bool {
+	now := a.now()
+	return a.sessions.update(id, func(s *session) { s.lastSeen = now })
 }
 
 // ended reports whether the session is over: idle for too long, or its
@@ -94,9 +115,10 @@ func (a *app) ended(s session) (signedOutReason, bool) {
 
 // formFromApp checks a POST: a form body of bounded size, sent from a page
 // of this app (the Origin header, when the browser sends one, is the
-// app's), carrying the session's CSRF token (compared in constant time).
+// app's, both written by originOf; "null" is no origin and refused),
+// carrying the session's CSRF token (compared in constant time).
 func (a *app) formFromApp(w http.ResponseWriter, r *http.Request, s session) bool {
-	if o := r.Header.Get("Origin"); o != "" && o != a.origin {
+	if o := r.Header.Get("Origin"); o != "" && (a.origin == "" || originOf(o) != a.origin) {
 		return false
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, maxFormBytes)

@@ -11,7 +11,8 @@ import (
 )
 
 // Cookie names. The session cookie holds only a random id; everything it
-// stands for stays on the server.
+// stands for stays on the server. The login cookie holds a sign-in under
+// way, sealed (loginstate.go).
 const (
 	sessionCookie = "cpis_session"
 	loginCookie   = "cpis_login"
@@ -40,6 +41,14 @@ type session struct {
 	// patient picker) chose, whose care setting a dual-role user has
 	// still to state.
 	launched bool
+	// launchUnusable marks a launch whose patient was not an NHS number
+	// (an EHR's own Patient id): Find patient says so until a search.
+	launchUnusable bool
+	// views are the tokens of the last pages that showed a child, each
+	// naming the child it was shown for (views.go): a form says by its
+	// token which child it is about. Replaced, never changed in place,
+	// so that copies made by get stay as they were.
+	views []viewToken
 }
 
 // sessions is the in-memory session store, safe for concurrent use.
@@ -95,59 +104,8 @@ func (ss *sessions) drop(id string) {
 	delete(ss.byID, id)
 }
 
-// pendingLogin is a sign-in under way: what the callback must find.
-type pendingLogin struct {
-	state, verifier string
-	launch          string // the EHR's launch id; "" for a standalone launch
-	created         time.Time
-}
-
-// logins are the sign-ins under way, keyed by the random value of the
-// cpis_login cookie, so that a callback is accepted only in the browser
-// that started it (and with the state it was given).
-type logins struct {
-	mu    sync.Mutex
-	byKey map[string]pendingLogin
-}
-
-func newLogins() *logins { return &logins{byKey: map[string]pendingLogin{}} }
-
-// maxPendingLogins bounds the sign-ins under way: GET /app/login needs no
-// credentials, so without a bound anyone could fill the memory.
-const maxPendingLogins = 10000
-
-// add keeps p under a new random key, dropping abandoned sign-ins; false
-// when too many are under way.
-func (l *logins) add(p pendingLogin) (string, bool) {
-	key := randomToken()
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	for k, o := range l.byKey {
-		if p.created.Sub(o.created) > loginTTL {
-			delete(l.byKey, k)
-		}
-	}
-	if len(l.byKey) >= maxPendingLogins {
-		return "", false
-	}
-	l.byKey[key] = p
-	return key, true
-}
-
-// take returns and forgets the sign-in under key: a callback is good once.
-func (l *logins) take(key string, now time.Time) (pendingLogin, bool) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	p, ok := l.byKey[key]
-	delete(l.byKey, key)
-	if !ok || now.Sub(p.created) > loginTTL {
-		return pendingLogin{}, false
-	}
-	return p, true
-}
-
 // randomToken is 256 random bits, URL-safe: session ids, CSRF tokens,
-// OAuth state and login keys.
+// view tokens and OAuth state.
 func randomToken() string {
 	b := make([]byte, 32)
 	if _, err := rand.Read(b); err != nil {
@@ -174,12 +132,13 @@ func (a *app) clearCookie(w http.ResponseWriter, name string) {
 	})
 }
 
-// setLoginCookie keys the sign-in under way. SameSite=Lax, because the
-// callback is a top-level navigation from the authorization server, a
-// cross-site one in production, on which a Strict cookie is not sent.
-func (a *app) setLoginCookie(w http.ResponseWriter, key string) {
+// setLoginCookie gives the browser the sealed sign-in under way
+// (loginstate.go). SameSite=Lax, because the callback is a top-level
+// navigation from the authorization server, a cross-site one in
+// production, on which a Strict cookie is not sent.
+func (a *app) setLoginCookie(w http.ResponseWriter, sealed string) {
 	http.SetCookie(w, &http.Cookie{
-		Name: loginCookie, Value: key, Path: "/app", MaxAge: int(loginTTL / time.Second),
+		Name: loginCookie, Value: sealed, Path: "/app", MaxAge: int(loginTTL / time.Second),
 		HttpOnly: true, Secure: a.cfg.SecureCookies, SameSite: http.SameSiteLaxMode,
 	})
 }

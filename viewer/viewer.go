@@ -19,11 +19,24 @@
 // restart of that replica means signing in again, which with an EHR launch
 // or single sign-on is one click.
 //
+// A sign-in under way is not kept on the server at all: its OAuth state,
+// PKCE verifier, launch and expiry travel sealed (AES-256-GCM) in the
+// short-lived cpis_login cookie, so that anonymous requests to start a
+// sign-in cost no memory and can refuse no one. The sealing key is made
+// at random when the viewer starts, per process: a sign-in started on one
+// replica and finished on another (or across a restart) fails cleanly,
+// with the page that offers to sign in again; sticky sessions avoid it.
+//
 // Safe by default: a Content-Security-Policy without inline script or
 // style, HttpOnly SameSite=Strict session cookies (Secure except in dev mode
 // on loopback), a CSRF token on every form and the Origin checked on every
-// POST, sign-out after IdleTimeout without activity, and no NHS number,
-// name or token in any URL or log line.
+// POST, a per-view token on every form of a child's page so that a form
+// acts only on the child it was shown for, sign-out after IdleTimeout
+// without activity (signed-in pages warn a minute before, offer to stay
+// signed in, and then leave the child's page so that a shared
+// workstation's screen is cleared: idle.go), HEAD refused on pages
+// that read the register (it would be an audited read with nothing shown),
+// and no NHS number, name or token in any URL or log line.
 package viewer
 
 import (
@@ -84,7 +97,7 @@ type app struct {
 	cfg      Config
 	origin   string // scheme://host of BaseURL: what a POST's Origin must be
 	sessions *sessions
-	logins   *logins
+	logins   *sealer // seals the sign-ins under way into the login cookie
 	pages    *pages
 	csp      string
 }
@@ -112,7 +125,7 @@ func newApp(cfg Config) *app {
 		cfg:      cfg,
 		origin:   originOf(cfg.BaseURL),
 		sessions: newSessions(),
-		logins:   newLogins(),
+		logins:   newSealer(),
 		pages:    mustParsePages(),
 	}
 	a.csp = contentSecurityPolicy(originOf(cfg.AuthorizeURL))
@@ -135,16 +148,30 @@ func (a *app) routes() http.Handler {
 	mux.HandleFunc("GET /app/launch", a.launch)
 	mux.HandleFunc("GET /app/callback", a.callback)
 	mux.HandleFunc("POST /app/logout", a.logout)
+	mux.HandleFunc("POST /app/session/extend", a.extendSession)
 	mux.Handle("POST /app/patient", a.signedIn(a.findPatient))
 	mux.Handle("GET /app/patient", a.signedIn(a.showPatient))
+	mux.HandleFunc("HEAD /app/patient", methodNotAllowed("GET, POST"))
 	mux.Handle("POST /app/setting", a.signedIn(a.chooseSetting))
 	mux.Handle("POST /app/discrepancy", a.signedIn(a.reportDiscrepancy))
 	mux.Handle("GET /app/directory", a.signedIn(a.directory))
 	mux.Handle("GET /app/safeguarding", a.signedIn(a.safeguarding))
+	mux.HandleFunc("HEAD /app/safeguarding", methodNotAllowed("GET"))
 	mux.Handle("POST /app/safeguarding/resolve", a.signedIn(a.resolve))
 	mux.Handle("GET /app/static/", staticHandler())
 	mux.HandleFunc("/app/", a.notFound)
 	return a.secure(mux)
+}
+
+// methodNotAllowed refuses HEAD on a page that reads the register: a GET
+// pattern also matches HEAD, which would run the audited read (and, in
+// unscheduled care, notify the LA) with nothing shown to anyone. allow
+// lists the methods the page does answer.
+func methodNotAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		w.WriteHeader(http.StatusMethodNotAllowed)
+	}
 }
 
 // staticHandler serves the embedded files, which browsers may cache: they
@@ -162,14 +189,15 @@ func staticHandler() http.Handler {
 }
 
 // contentSecurityPolicy allows only the app's own stylesheet and script,
-// no inline code, forms that post to the app (and the authorization
+// no inline code, requests by script to the app only (the idle warning's
+// "Stay signed in"), forms that post to the app (and the authorization
 // server, which a sign-in form's redirect reaches), and no framing.
 func contentSecurityPolicy(authorizeOrigin string) string {
 	formAction := "'self'"
 	if authorizeOrigin != "" {
 		formAction += " " + authorizeOrigin
 	}
-	return "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; " +
+	return "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self'; connect-src 'self'; " +
 		"form-action " + formAction + "; frame-ancestors 'none'; base-uri 'none'"
 }
 
@@ -192,13 +220,24 @@ func (a *app) secure(next http.Handler) http.Handler {
 	})
 }
 
-// originOf is the origin (scheme://host[:port]) of a URL, "" if it has none.
+// originOf is the origin of a URL as a browser writes it in an Origin
+// header: scheme://host[:port], the scheme and host in lower case, the
+// scheme's default port (https 443, http 80) left out; "" if it has none.
+// Both sides of the Origin check are written so, and
+// CPIS_BASE_URL=https://host:443 is the origin https://host.
 func originOf(raw string) string {
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme == "" || u.Host == "" {
 		return ""
 	}
-	return strings.ToLower(u.Scheme) + "://" + strings.ToLower(u.Host)
+	scheme, host, port := strings.ToLower(u.Scheme), strings.ToLower(u.Hostname()), u.Port()
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]" // IPv6
+	}
+	if port == "" || (scheme == "https" && port == "443") || (scheme == "http" && port == "80") {
+		return scheme + "://" + host
+	}
+	return scheme + "://" + host + ":" + port
 }
 
 // now is the injected clock.

@@ -64,11 +64,15 @@ func (b *browser) get(u string) page {
 	return b.read(res)
 }
 
-// submit posts a form to a path, with the page's CSRF token.
+// submit posts a form to a path, with the page's CSRF token and, from a
+// child's page, its view token (the hidden fields a browser would send).
 func (b *browser) submit(path string, form url.Values) page {
 	b.t.Helper()
-	if m := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(b.page.raw); m != nil && !form.Has("csrf") {
-		form.Set("csrf", m[1])
+	for _, name := range []string{"csrf", "view"} {
+		m := regexp.MustCompile(`name="` + name + `" value="([^"]+)"`).FindStringSubmatch(b.page.raw)
+		if m != nil && !form.Has(name) {
+			form.Set(name, m[1])
+		}
 	}
 	res, err := b.c.PostForm(b.ts.URL+path, form)
 	if err != nil {
@@ -237,6 +241,55 @@ func TestViewerIdleSignOut(t *testing.T) {
 	}
 }
 
+// The idle warning's "Stay signed in" on the real server: signed-in pages
+// carry the timeout as data (no meta refresh), and the extension, with the
+// page's CSRF token and the app's Origin, keeps the session past 15
+// minutes after the last page without any audit record.
+func TestViewerIdleWarningExtendsTheSession(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Demo = true })
+	b := newBrowser(t, ts)
+	b.signIn("ed-clinician")
+	b.submit("/app/patient", url.Values{"nhs": {demoTwoPlans}})
+	b.mustSee(`data-idle-seconds="900"`, "You will be signed out in 1 minute because there has been no activity.", "Stay signed in")
+	if strings.Contains(b.page.body, `http-equiv="refresh"`) {
+		t.Error("a signed-in page reloads itself by a meta refresh")
+	}
+	csrf := regexp.MustCompile(`name="csrf" value="([^"]+)"`).FindStringSubmatch(b.page.raw)
+	if csrf == nil {
+		t.Fatal("no CSRF token on the page")
+	}
+	audits := len(ts.accesses(demoTwoPlans))
+	extend := func(origin string) int {
+		req, err := http.NewRequest("POST", ts.URL+"/app/session/extend", strings.NewReader(url.Values{"csrf": {csrf[1]}}.Encode()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		res, err := b.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	ts.clock.Set(startDay.Add(14 * time.Minute))
+	if got := extend(""); got != http.StatusForbidden {
+		t.Errorf("extension without an Origin: %d, want 403", got)
+	}
+	if got := extend(ts.URL); got != http.StatusNoContent {
+		t.Fatalf("extension: %d, want 204", got)
+	}
+	ts.clock.Set(startDay.Add(28 * time.Minute))
+	b.get("/app/")
+	b.mustSee("Find patient", "Sign out")
+	if n := len(ts.accesses(demoTwoPlans)); n != audits {
+		t.Errorf("%d access records after the extension, want %d", n, audits)
+	}
+}
+
 // checkViewerLogs fails if a log line holds an NHS number or the viewer's
 // form data.
 func checkViewerLogs(t *testing.T, ts *testServer, nhs ...string) {
@@ -250,4 +303,39 @@ func checkViewerLogs(t *testing.T, ts *testServer, nhs ...string) {
 	if !strings.Contains(logs, `"route":"/app/*"`) {
 		t.Errorf("the viewer's requests are not logged under the route /app/*")
 	}
+}
+
+// A discrepancy form is about the child of its page: after another child
+// is opened in another tab, the first child's form is refused, and the
+// report goes once that child is opened again.
+func TestViewerReportNamesTheChildOfItsPage(t *testing.T) {
+	ts := newTestServer(t, func(c *Config) { c.Demo = true })
+	b := newBrowser(t, ts)
+	b.signIn("ed-clinician")
+	b.submit("/app/patient", url.Values{"nhs": {demoTwoPlans}})
+	tabA := b.page
+	b.get("/app/") // another tab, the same session
+	b.submit("/app/patient", url.Values{"nhs": {demoNoPlans}})
+	b.mustSee("No child protection information")
+
+	b.page = tabA
+	p := b.submit("/app/discrepancy", url.Values{"reason": {"missing-alert"}})
+	if p.status != http.StatusConflict {
+		t.Fatalf("A's form after B was opened: %d, want 409", p.status)
+	}
+	b.mustSee("You have since opened another patient's record: open this child again before reporting")
+	b.submit("/app/patient", url.Values{}) // "Open this child's record again"
+	b.mustSee("Child protection alert present", "999 000 0018")
+	if p := b.submit("/app/discrepancy", url.Values{"reason": {"missing-alert"}}); p.status != http.StatusOK {
+		t.Fatalf("A's report after opening A again: %d", p.status)
+	}
+	b.mustSee("Discrepancy reported")
+	list, err := ts.srv.store.Discrepancies(context.Background(), store.DiscrepancyQuery{OrgCode: "ZZT01", Open: true, Limit: 100})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 1 || list[0].NHSNumber != demoTwoPlans {
+		t.Errorf("reports %+v, want one about A", list)
+	}
+	checkViewerLogs(t, ts, demoTwoPlans, demoNoPlans)
 }

@@ -3,6 +3,7 @@ import { test, before, after, beforeEach } from 'node:test';
 import assert from 'node:assert/strict';
 import {
   env, app, launch, newPage, signIn, personaButton, signInControl, resetClock, setClock, text, assertNoNHSInURLs, checkA11y, checkNarrow,
+  findPatient, spaced,
 } from './helpers.mjs';
 
 let browser;
@@ -77,5 +78,47 @@ test('idle sign-out after 15 minutes', async () => {
   assert.equal(await page.getByRole('button', { name: 'Find patient' }).count(), 0, 'idle: no Find patient form');
   await checkA11y(page, 'signed out when idle');
   await checkNarrow(page, 'signed out when idle');
+  await page.context().close();
+});
+
+// The warning before the idle sign-out (WCAG 2.2.1): the page's timers run
+// on Playwright's clock and the server's on the test clock, both moved
+// together, so that nothing waits 14 real minutes.
+test('idle warning: "Stay signed in" keeps the session, and without it the page signs out', async () => {
+  const page = await newPage(browser);
+  await page.clock.install();
+  await signIn(page, 'ed-clinician');
+  await findPatient(page, spaced(env.fixtures.twoPlans));
+  const alert = page.getByRole('heading', { name: 'Child protection alert present' });
+  await alert.waitFor();
+  const minutes = (n) => new Date(env.start.getTime() + n * 60_000);
+  const warning = page.getByRole('alertdialog', { name: 'Your session is about to end' });
+  const stay = warning.getByRole('button', { name: 'Stay signed in' });
+  assert.equal(await warning.count(), 0, 'no warning before its time');
+
+  await setClock(minutes(14));
+  await page.clock.fastForward('14:00');
+  await warning.waitFor();
+  assert.match((await warning.innerText()).replace(/\s+/g, ' '), /You will be signed out in 1 minute because there has been no activity\./);
+  assert.ok(await stay.evaluate((b) => b === document.activeElement), 'focus is on "Stay signed in"');
+  await checkA11y(page, 'idle warning');
+  await checkNarrow(page, 'idle warning');
+  await page.keyboard.press('Enter');
+  await warning.waitFor({ state: 'hidden' });
+  assert.equal(new URL(page.url()).pathname, '/app/patient', 'the child\'s page stays');
+
+  // 28 minutes after the page was shown, 14 after "Stay signed in": still signed in.
+  await setClock(minutes(28));
+  await page.reload();
+  await alert.waitFor();
+
+  // No activity for 16 minutes: the warning, then the start page says why.
+  await setClock(minutes(44));
+  await page.clock.fastForward('14:00');
+  await warning.waitFor();
+  await page.clock.fastForward('01:10');
+  await page.getByText('signed out after 15 minutes').waitFor();
+  assert.equal(new URL(page.url()).pathname, '/app/');
+  assert.equal(await alert.count(), 0, 'the child\'s page is gone');
   await page.context().close();
 });
