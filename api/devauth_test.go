@@ -39,9 +39,13 @@ type authServer struct {
 	appKey, systemKey jwk.Key
 }
 
+// authNow is the injected clock of every authServer: a fixed instant, so
+// that no test depends on the day it runs.
+func authNow() time.Time { return time.Date(2026, 3, 10, 10, 0, 0, 0, time.UTC) }
+
 func newAuthServer(t *testing.T) *authServer {
 	t.Helper()
-	dev, err := auth.LoadOrCreateDevIssuer(t.TempDir(), authBase+"/dev", "cpis", nil)
+	dev, err := auth.LoadOrCreateDevIssuer(t.TempDir(), authBase+"/dev", "cpis", authNow)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -62,7 +66,7 @@ func newAuthServer(t *testing.T) *authServer {
 		t.Fatal(err)
 	}
 	smart := da.SMARTConfiguration()
-	as.h = New(Deps{Logger: slog.New(slog.NewJSONHandler(as.logs, nil)), Now: time.Now, NewID: uuid.NewString,
+	as.h = New(Deps{Logger: slog.New(slog.NewJSONHandler(as.logs, nil)), Now: authNow, NewID: uuid.NewString,
 		Dev: dev, DevAuth: da, SMART: &smart, BaseURL: authBase})
 	return as
 }
@@ -190,7 +194,7 @@ func TestDevAuthorizationCodeFlow(t *testing.T) {
 	if loc.Host != "app.test" || loc.Query().Get("state") != "st" || strings.Contains(loc.String(), authNHS) {
 		t.Fatalf("redirect %s", loc)
 	}
-	assertion, err := auth.SignClientAssertion(as.appKey, "app", authBase+"/dev/token", time.Now())
+	assertion, err := auth.SignClientAssertion(as.appKey, "app", authBase+"/dev/token", authNow())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -340,7 +344,7 @@ func TestDevBackendServices(t *testing.T) {
 		status int
 	}{{"own key", as.systemKey, 200}, {"another key", ecKey(t), 401}} {
 		t.Run(tt.name, func(t *testing.T) {
-			a, err := auth.SignClientAssertion(tt.key, "la-ZLA01", authBase+"/dev/token", time.Now())
+			a, err := auth.SignClientAssertion(tt.key, "la-ZLA01", authBase+"/dev/token", authNow())
 			if err != nil {
 				t.Fatal(err)
 			}

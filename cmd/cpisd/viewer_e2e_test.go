@@ -339,3 +339,27 @@ func TestViewerReportNamesTheChildOfItsPage(t *testing.T) {
 	}
 	checkViewerLogs(t, ts, demoTwoPlans, demoNoPlans)
 }
+
+// TestViewerCookiesAreSecureButOnLoopbackDev: the viewer's cookies are
+// Secure everywhere except dev mode served over plain HTTP on a loopback
+// host, where a browser would never send a Secure cookie back.
+func TestViewerCookiesAreSecureButOnLoopbackDev(t *testing.T) {
+	for _, tt := range []struct {
+		dev  bool
+		base string
+		want bool
+	}{
+		{true, "http://127.0.0.1:8080", false},
+		{true, "http://localhost:8080", false},
+		{true, "http://[::1]:8080", false},
+		{true, "https://127.0.0.1:8443", true},
+		{true, "http://cpis.example.org", true},
+		{true, "http://10.0.0.5:8080", true},
+		{false, "http://127.0.0.1:8080", true},
+		{false, "https://cpis.example.org", true},
+	} {
+		if got := secureCookies(tt.dev, tt.base); got != tt.want {
+			t.Errorf("secureCookies(dev=%v, %s) = %v, want %v", tt.dev, tt.base, got, tt.want)
+		}
+	}
+}
