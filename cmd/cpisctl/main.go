@@ -1,6 +1,7 @@
 // Command cpisctl is the operator's tool for a CP-IS deployment: it
-// migrates the PostgreSQL schema, applies the audit trail's retention and
-// uploads an LA's file of plans to a server.
+// migrates the PostgreSQL schema, applies the audit trail's retention,
+// uploads an LA's file of plans to a server, and signs a registered
+// system's client assertion for SMART Backend Services.
 // Run `cpisctl help` for the commands.
 package main
 

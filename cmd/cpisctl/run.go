@@ -43,6 +43,7 @@ func commands() []command {
 		{"migrate", "", "apply the pending PostgreSQL schema migrations (and create the coming months' audit partitions)", migrate, ""},
 		{"audit-retention", "--keep-months N", "drop the audit partitions older than the current month and the N (>= 12) before it", auditRetention, ""},
 		{"upload", "[--full] [--dry-run] [--force] --server URL --token-file PATH FILE", "send an LA's NDJSON file (or FHIR Bundle) of Flags to the server's Flag/$import; FILE - reads standard input", upload, uploadHelp},
+		{"client-assertion", "--key PATH --client-id ID --token-url URL", "print a signed client assertion (SMART Backend Services) for a registered system", clientAssertion, assertionHelp},
 		{"help", "", "show this help", help, ""},
 	}
 }
