@@ -1,6 +1,10 @@
 package store
 
-import "github.com/cpis-fhir/cpis/internal/cpis"
+import (
+	"time"
+
+	"github.com/cpis-fhir/cpis/internal/cpis"
+)
 
 // Discrepancy reports (cpis.Discrepancy) are kept in a table of their own
 // (migration 0009), apart from plans and the audit trail: they are the
@@ -45,6 +49,15 @@ func CheckDiscrepancy(op string, d cpis.Discrepancy) error {
 	}
 	if d.Resolved() || !d.ResolvedAt.IsZero() {
 		return cpis.E(op, cpis.Invalid, "a discrepancy report is stored open: ResolveDiscrepancy resolves it")
+	}
+	return nil
+}
+
+// CheckResolution is what every store checks of a resolution before it
+// records it: who resolved the report and when.
+func CheckResolution(op string, by cpis.Actor, at time.Time) error {
+	if by.UserID == "" || at.IsZero() {
+		return cpis.E(op, cpis.Invalid, "resolving a discrepancy report needs the resolver and the time")
 	}
 	return nil
 }

@@ -89,8 +89,8 @@ func (s *Store) Discrepancies(ctx context.Context, q store.DiscrepancyQuery) ([]
 // already was.
 func (s *Store) ResolveDiscrepancy(ctx context.Context, id string, by cpis.Actor, at time.Time) (cpis.Discrepancy, error) {
 	const op = "postgres.ResolveDiscrepancy"
-	if by.UserID == "" || at.IsZero() {
-		return cpis.Discrepancy{}, cpis.E(op, cpis.Invalid, "resolving a discrepancy report needs the resolver and the time")
+	if err := store.CheckResolution(op, by, at); err != nil {
+		return cpis.Discrepancy{}, err
 	}
 	d, err := scanDiscrepancy(s.pool.QueryRow(ctx, resolveDiscrepancy, id, string(by.Kind), by.UserID, by.Name,
 		by.RoleProfileID, by.RoleCode, by.RoleName, by.OrgCode, by.OrgName, nonEmpty(by.Activities), at))

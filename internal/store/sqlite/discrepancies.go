@@ -98,8 +98,8 @@ func (s *Store) Discrepancies(ctx context.Context, q store.DiscrepancyQuery) ([]
 // already was.
 func (s *Store) ResolveDiscrepancy(ctx context.Context, id string, by cpis.Actor, at time.Time) (cpis.Discrepancy, error) {
 	const op = "sqlite.ResolveDiscrepancy"
-	if by.UserID == "" || at.IsZero() {
-		return cpis.Discrepancy{}, cpis.E(op, cpis.Invalid, "resolving a discrepancy report needs the resolver and the time")
+	if err := store.CheckResolution(op, by, at); err != nil {
+		return cpis.Discrepancy{}, err
 	}
 	acts, err := jsonList(by.Activities)
 	if err != nil {
